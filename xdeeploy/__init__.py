@@ -1,0 +1,1 @@
+"""xdeeploy: an xDSL-based compiler from ONNX to static C for RISC-V microcontrollers."""
