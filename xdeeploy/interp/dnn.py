@@ -1,0 +1,220 @@
+"""xDSL interpreter implementations of the `dnn` ops: tensors are numpy arrays.
+
+Each `@impl` unpacks the op's properties and calls the op's semantics in
+`xdeeploy.interp.reference`, so the interpreter and any constant folding share one
+definition of what an op computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, TensorType
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.ir import Operation
+
+from xdeeploy.dialects import dnn
+from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.interp import reference as ref
+
+Args = tuple[Any, ...]
+
+
+def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+def _float(attr: FloatAttr | None, default: float | None) -> float | None:
+    return default if attr is None else float(attr.value.data)
+
+
+def _result_dtype(op: Operation, index: int = 0) -> np.dtype:
+    ty = op.results[index].type
+    assert isinstance(ty, TensorType)
+    return numpy_dtype(ty.element_type)
+
+
+def _binary(fn: Any) -> Any:
+    def run(self: Any, interpreter: Interpreter, op: Operation, args: Args) -> PythonValues:
+        return (fn(args[0], args[1]),)
+
+    return run
+
+
+def _unary(fn: Any) -> Any:
+    def run(self: Any, interpreter: Interpreter, op: Operation, args: Args) -> PythonValues:
+        return (fn(args[0]),)
+
+    return run
+
+
+def _reduce(fn: Any) -> Any:
+    def run(self: Any, interpreter: Interpreter, op: dnn.ReduceOp, args: Args) -> PythonValues:
+        return (fn(args[0], axes=_ints(op.axes), keepdims=op.keepdims is not None),)
+
+    return run
+
+
+@register_impls
+class DnnFunctions(InterpreterFunctions):
+    @impl(dnn.ConstantOp)
+    def run_constant(self, interpreter: Interpreter, op: dnn.ConstantOp, args: Args) -> PythonValues:
+        return (dnn.constant_value(op.value),)
+
+    run_add = impl(dnn.AddOp)(_binary(ref.add))
+    run_sub = impl(dnn.SubOp)(_binary(ref.sub))
+    run_mul = impl(dnn.MulOp)(_binary(ref.mul))
+    run_div = impl(dnn.DivOp)(_binary(ref.div))
+    run_pow = impl(dnn.PowOp)(_binary(ref.pow))
+    run_max = impl(dnn.MaxOp)(_binary(ref.maximum))
+    run_min = impl(dnn.MinOp)(_binary(ref.minimum))
+    run_equal = impl(dnn.EqualOp)(_binary(ref.equal))
+    run_less = impl(dnn.LessOp)(_binary(ref.less))
+    run_greater = impl(dnn.GreaterOp)(_binary(ref.greater))
+
+    run_sqrt = impl(dnn.SqrtOp)(_unary(ref.sqrt))
+    run_neg = impl(dnn.NegOp)(_unary(ref.neg))
+    run_abs = impl(dnn.AbsOp)(_unary(ref.abs))
+    run_exp = impl(dnn.ExpOp)(_unary(ref.exp))
+    run_log = impl(dnn.LogOp)(_unary(ref.log))
+    run_erf = impl(dnn.ErfOp)(_unary(ref.erf))
+    run_tanh = impl(dnn.TanhOp)(_unary(ref.tanh))
+    run_relu = impl(dnn.ReluOp)(_unary(ref.relu))
+    run_sigmoid = impl(dnn.SigmoidOp)(_unary(ref.sigmoid))
+    run_silu = impl(dnn.SiluOp)(_unary(ref.silu))
+    run_reciprocal = impl(dnn.ReciprocalOp)(_unary(ref.reciprocal))
+    run_cos = impl(dnn.CosOp)(_unary(ref.cos))
+    run_sin = impl(dnn.SinOp)(_unary(ref.sin))
+    run_floor = impl(dnn.FloorOp)(_unary(ref.floor))
+    run_ceil = impl(dnn.CeilOp)(_unary(ref.ceil))
+    run_round = impl(dnn.RoundOp)(_unary(ref.round))
+    run_hardswish = impl(dnn.HardSwishOp)(_unary(ref.hardswish))
+
+    @impl(dnn.GeluOp)
+    def run_gelu(self, interpreter: Interpreter, op: dnn.GeluOp, args: Args) -> PythonValues:
+        approx = op.approximate.data if op.approximate else "none"
+        return (ref.gelu(args[0], approximate=approx),)
+
+    @impl(dnn.HardSigmoidOp)
+    def run_hardsigmoid(self, interpreter: Interpreter, op: dnn.HardSigmoidOp, args: Args) -> PythonValues:
+        return (ref.hardsigmoid(args[0], alpha=op.alpha.value.data, beta=op.beta.value.data),)
+
+    @impl(dnn.LeakyReluOp)
+    def run_leaky_relu(self, interpreter: Interpreter, op: dnn.LeakyReluOp, args: Args) -> PythonValues:
+        return (ref.leaky_relu(args[0], alpha=op.alpha.value.data),)
+
+    @impl(dnn.ClipOp)
+    def run_clip(self, interpreter: Interpreter, op: dnn.ClipOp, args: Args) -> PythonValues:
+        return (ref.clip(args[0], _float(op.min, None), _float(op.max, None)),)
+
+    @impl(dnn.WhereOp)
+    def run_where(self, interpreter: Interpreter, op: dnn.WhereOp, args: Args) -> PythonValues:
+        return (ref.where(*args),)
+
+    @impl(dnn.CastOp)
+    def run_cast(self, interpreter: Interpreter, op: dnn.CastOp, args: Args) -> PythonValues:
+        return (ref.cast(args[0], _result_dtype(op)),)
+
+    @impl(dnn.MatmulOp)
+    def run_matmul(self, interpreter: Interpreter, op: dnn.MatmulOp, args: Args) -> PythonValues:
+        return (ref.matmul(args[0], args[1]).astype(_result_dtype(op), copy=False),)
+
+    @impl(dnn.GemmOp)
+    def run_gemm(self, interpreter: Interpreter, op: dnn.GemmOp, args: Args) -> PythonValues:
+        c = args[2] if len(args) > 2 else None
+        out = ref.gemm(
+            args[0], args[1], c,
+            alpha=_float(op.alpha, 1.0) or 0.0, beta=_float(op.beta, 1.0) or 0.0,
+            trans_a=op.trans_a is not None, trans_b=op.trans_b is not None,
+        )  # fmt: skip
+        return (out.astype(_result_dtype(op), copy=False),)
+
+    @impl(dnn.ConvOp)
+    def run_conv(self, interpreter: Interpreter, op: dnn.ConvOp, args: Args) -> PythonValues:
+        out = ref.conv(
+            args[0], args[1], args[2] if len(args) > 2 else None,
+            strides=_ints(op.strides), pads=_ints(op.pads), dilations=_ints(op.dilations),
+            group=op.group.value.data,
+        )  # fmt: skip
+        return (out.astype(_result_dtype(op), copy=False),)
+
+    @impl(dnn.MaxPoolOp)
+    def run_max_pool(self, interpreter: Interpreter, op: dnn.MaxPoolOp, args: Args) -> PythonValues:
+        out = ref.max_pool(
+            args[0], kernel_shape=_ints(op.kernel_shape), strides=_ints(op.strides),
+            pads=_ints(op.pads), dilations=_ints(op.dilations), ceil_mode=op.ceil_mode is not None,
+        )  # fmt: skip
+        return (out,)
+
+    @impl(dnn.AveragePoolOp)
+    def run_average_pool(self, interpreter: Interpreter, op: dnn.AveragePoolOp, args: Args) -> PythonValues:
+        out = ref.average_pool(
+            args[0], kernel_shape=_ints(op.kernel_shape), strides=_ints(op.strides),
+            pads=_ints(op.pads), count_include_pad=op.count_include_pad is not None,
+        )  # fmt: skip
+        return (out,)
+
+    @impl(dnn.SoftmaxOp)
+    def run_softmax(self, interpreter: Interpreter, op: dnn.SoftmaxOp, args: Args) -> PythonValues:
+        return (ref.softmax(args[0], axis=op.axis.value.data),)
+
+    @impl(dnn.LogSoftmaxOp)
+    def run_log_softmax(self, interpreter: Interpreter, op: dnn.LogSoftmaxOp, args: Args) -> PythonValues:
+        return (ref.log_softmax(args[0], axis=op.axis.value.data),)
+
+    @impl(dnn.LayerNormOp)
+    def run_layer_norm(self, interpreter: Interpreter, op: dnn.LayerNormOp, args: Args) -> PythonValues:
+        bias = args[2] if len(args) > 2 else None
+        out = ref.layer_norm(args[0], args[1], bias, axis=op.axis.value.data, epsilon=op.epsilon.value.data)
+        return (out,)
+
+    @impl(dnn.RmsNormOp)
+    def run_rms_norm(self, interpreter: Interpreter, op: dnn.RmsNormOp, args: Args) -> PythonValues:
+        scale = args[1] if len(args) > 1 else None
+        return (ref.rms_norm(args[0], scale, axis=op.axis.value.data, epsilon=op.epsilon.value.data),)
+
+    run_reduce_mean = impl(dnn.ReduceMeanOp)(_reduce(ref.reduce_mean))
+    run_reduce_sum = impl(dnn.ReduceSumOp)(_reduce(ref.reduce_sum))
+    run_reduce_max = impl(dnn.ReduceMaxOp)(_reduce(ref.reduce_max))
+    run_reduce_min = impl(dnn.ReduceMinOp)(_reduce(ref.reduce_min))
+
+    @impl(dnn.GatherOp)
+    def run_gather(self, interpreter: Interpreter, op: dnn.GatherOp, args: Args) -> PythonValues:
+        return (ref.gather(args[0], args[1], axis=op.axis.value.data),)
+
+    @impl(dnn.TransposeOp)
+    def run_transpose(self, interpreter: Interpreter, op: dnn.TransposeOp, args: Args) -> PythonValues:
+        return (ref.transpose(args[0], perm=_ints(op.perm)),)
+
+    @impl(dnn.ReshapeOp)
+    def run_reshape(self, interpreter: Interpreter, op: dnn.ReshapeOp, args: Args) -> PythonValues:
+        assert isinstance(op.result.type, TensorType)
+        return (ref.reshape(args[0], shape=op.result.type.get_shape()),)
+
+    @impl(dnn.ExpandOp)
+    def run_expand(self, interpreter: Interpreter, op: dnn.ExpandOp, args: Args) -> PythonValues:
+        assert isinstance(op.result.type, TensorType)
+        return (ref.expand(args[0], shape=op.result.type.get_shape()),)
+
+    @impl(dnn.ConcatOp)
+    def run_concat(self, interpreter: Interpreter, op: dnn.ConcatOp, args: Args) -> PythonValues:
+        return (ref.concat(list(args), axis=op.axis.value.data),)
+
+    @impl(dnn.SliceOp)
+    def run_slice(self, interpreter: Interpreter, op: dnn.SliceOp, args: Args) -> PythonValues:
+        out = ref.slice(args[0], starts=_ints(op.starts), ends=_ints(op.ends), steps=_ints(op.steps))
+        return (out,)
+
+    @impl(dnn.SplitOp)
+    def run_split(self, interpreter: Interpreter, op: dnn.SplitOp, args: Args) -> PythonValues:
+        axis = op.axis.value.data
+        sizes = []
+        for r in op.outputs:
+            assert isinstance(r.type, TensorType)
+            sizes.append(r.type.get_shape()[axis])
+        return tuple(ref.split(args[0], axis=axis, sizes=sizes))
+
+    @impl(dnn.PadOp)
+    def run_pad(self, interpreter: Interpreter, op: dnn.PadOp, args: Args) -> PythonValues:
+        return (ref.pad(args[0], pads=_ints(op.pads), value=_float(op.value, 0.0) or 0.0),)

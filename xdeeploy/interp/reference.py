@@ -1,0 +1,693 @@
+"""numpy reference semantics of the `dnn` tensor ops, as ONNX defines them.
+
+One function per op, taking numpy arrays and plain Python parameters (already
+normalised by the frontend: non-negative axes where stated, full-rank slice bounds,
+explicit pads) and returning numpy arrays. The interpreter calls these; the tests
+check them against onnxruntime.
+
+Conventions:
+
+* float32 is computed in float32 (as the generated C does), except where a float64
+  detour is needed for accuracy (`erf`); results are then rounded back.
+* Integers wrap in the result dtype exactly as numpy does in that dtype. Matmul and
+  conv accumulate in int64 and then cast, which equals wrapping arithmetic in the
+  result dtype.
+* Results may be views of the inputs (`transpose`, `reshape`, `slice`, …); callers
+  must not modify results in place.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided
+
+Array = npt.NDArray[Any]
+
+__all__ = [
+    "abs", "add", "average_pool", "cast", "ceil", "clip", "concat", "conv", "cos", "div",
+    "equal", "erf", "exp", "expand", "floor", "gather", "gelu", "gemm", "global_average_pool",
+    "greater", "hardsigmoid", "hardswish", "layer_norm", "leaky_relu", "less", "log",
+    "log_softmax", "matmul", "max_pool", "maximum", "minimum", "mul", "neg", "pad", "pow",
+    "reciprocal", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum", "relu", "reshape",
+    "rms_norm", "round", "sigmoid", "silu", "sin", "slice", "softmax", "split", "sqrt", "sub",
+    "tanh", "tile", "transpose", "where",
+]  # fmt: skip
+
+
+def _is_int(dtype: np.dtype[Any]) -> bool:
+    return np.issubdtype(dtype, np.integer) or dtype == np.bool_
+
+
+def _scalar(value: float, dtype: np.dtype[Any]) -> Any:
+    """`value` as a numpy scalar of `dtype`, so that it does not promote the array."""
+    return np.asarray(value).astype(dtype)[()]
+
+
+# ---------------------------------------------------------------------------
+# Binary elementwise (numpy broadcasting; result dtype = a.dtype)
+
+
+def add(a: Array, b: Array) -> Array:
+    return np.add(a, b.astype(a.dtype, copy=False))
+
+
+def sub(a: Array, b: Array) -> Array:
+    return np.subtract(a, b.astype(a.dtype, copy=False))
+
+
+def mul(a: Array, b: Array) -> Array:
+    return np.multiply(a, b.astype(a.dtype, copy=False))
+
+
+def div(a: Array, b: Array) -> Array:
+    """Float: IEEE division. Integer: truncates toward zero as in C and ONNX.
+
+    numpy's `//` floors, so a quotient whose exact value is negative and non-integral
+    is one too small; division by zero gives 0 here (undefined behaviour in C).
+    """
+    b = b.astype(a.dtype, copy=False)
+    if not _is_int(a.dtype):
+        return np.divide(a, b)
+    with np.errstate(divide="ignore", over="ignore"):
+        q = np.floor_divide(a, b)
+        r = np.remainder(a, b)
+    if np.issubdtype(a.dtype, np.signedinteger):
+        fix = (r != 0) & ((a < 0) != (b < 0))
+        q = q + fix.astype(a.dtype)
+    return np.asarray(q, dtype=a.dtype)
+
+
+def pow(a: Array, b: Array) -> Array:
+    """ONNX Pow: the exponent may have another element type; the result has a's.
+
+    Integer bases follow C's `(T)pow((double)x, (double)y)` for negative or
+    fractional exponents (truncation toward zero); non-negative integer exponents
+    use exact integer powers, wrapping in a's dtype.
+    """
+    if not _is_int(a.dtype):
+        return np.power(a, b.astype(a.dtype, copy=False))
+    if _is_int(b.dtype):
+        bi = b.astype(np.int64)
+        exact = np.power(a, np.maximum(bi, 0).astype(a.dtype))
+        if not np.any(bi < 0):
+            return np.asarray(exact, dtype=a.dtype)
+        with np.errstate(all="ignore"):
+            neg = np.trunc(np.power(a.astype(np.float64), bi.astype(np.float64)))
+            return np.where(bi < 0, neg.astype(a.dtype), exact).astype(a.dtype)
+    with np.errstate(all="ignore"):
+        return np.trunc(np.power(a.astype(np.float64), b.astype(np.float64))).astype(a.dtype)
+
+
+def maximum(a: Array, b: Array) -> Array:
+    return np.maximum(a, b.astype(a.dtype, copy=False))
+
+
+def minimum(a: Array, b: Array) -> Array:
+    return np.minimum(a, b.astype(a.dtype, copy=False))
+
+
+def equal(a: Array, b: Array) -> Array:
+    return np.equal(a, b)
+
+
+def less(a: Array, b: Array) -> Array:
+    return np.less(a, b)
+
+
+def greater(a: Array, b: Array) -> Array:
+    return np.greater(a, b)
+
+
+def where(cond: Array, a: Array, b: Array) -> Array:
+    return np.where(cond.astype(np.bool_, copy=False), a, b.astype(a.dtype, copy=False))
+
+
+# ---------------------------------------------------------------------------
+# Unary elementwise
+
+
+def sqrt(x: Array) -> Array:
+    return np.sqrt(x)
+
+
+def neg(x: Array) -> Array:
+    return np.negative(x)
+
+
+def abs(x: Array) -> Array:
+    return np.abs(x)
+
+
+def exp(x: Array) -> Array:
+    return np.exp(x)
+
+
+def log(x: Array) -> Array:
+    return np.log(x)
+
+
+def tanh(x: Array) -> Array:
+    return np.tanh(x)
+
+
+def cos(x: Array) -> Array:
+    return np.cos(x)
+
+
+def sin(x: Array) -> Array:
+    return np.sin(x)
+
+
+def floor(x: Array) -> Array:
+    return np.floor(x)
+
+
+def ceil(x: Array) -> Array:
+    return np.ceil(x)
+
+
+def round(x: Array) -> Array:
+    """Round half to even (ONNX Round), which is what `np.round` does."""
+    return np.round(x)
+
+
+def reciprocal(x: Array) -> Array:
+    return np.divide(_scalar(1, x.dtype), x)
+
+
+def relu(x: Array) -> Array:
+    return np.maximum(x, _scalar(0, x.dtype))
+
+
+def sigmoid(x: Array) -> Array:
+    """1 / (1 + exp(-x)), written with exp(-|x|) so that it never overflows."""
+    e = np.exp(-np.abs(x))
+    one = _scalar(1, x.dtype)
+    return np.where(x >= 0, one / (one + e), e / (one + e))
+
+
+def silu(x: Array) -> Array:
+    return x * sigmoid(x)
+
+
+_ERF_TAYLOR_TERMS = 60
+_ERFC_CF_TERMS = 80
+
+
+def _erf64(z: Array) -> Array:
+    """erf in float64, accurate to ~1e-13 (numpy has no erf, scipy is not a dependency).
+
+    |z| < 3: Maclaurin series (the largest term is ~1e3, so little is lost to
+    cancellation). |z| >= 3: erf = 1 - erfc with erfc's continued fraction
+    erfc(z) = exp(-z²)/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …)))), evaluated
+    backwards with a fixed depth, which converges fast for z >= 3.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    a = np.abs(z)
+    out = np.empty_like(a)
+    small = a < 3.0
+    zs = a[small]
+    z2 = zs * zs
+    term = zs.copy()
+    total = zs.copy()
+    for n in range(1, _ERF_TAYLOR_TERMS):
+        term *= -z2 / n
+        total += term / (2 * n + 1)
+    out[small] = total * (2.0 / math.sqrt(math.pi))
+    big = ~small
+    zb = a[big]
+    with np.errstate(invalid="ignore"):
+        f = zb.copy()
+        for k in range(_ERFC_CF_TERMS, 0, -1):
+            f = zb + (k / 2.0) / f
+        out[big] = 1.0 - np.exp(-zb * zb) / (math.sqrt(math.pi) * f)
+    return np.copysign(out, z)
+
+
+def erf(x: Array) -> Array:
+    """Error function; computed in float64 and rounded to x's dtype."""
+    return _erf64(x).astype(x.dtype)
+
+
+def gelu(x: Array, approximate: str = "none") -> Array:
+    """ONNX Gelu (opset 20): 0.5·x·(1 + erf(x/√2)), or the tanh approximation."""
+    if approximate == "none":
+        return (
+            _scalar(0.5, x.dtype)
+            * x
+            * (_scalar(1, x.dtype) + erf(x * _scalar(1 / math.sqrt(2), x.dtype)))
+        )
+    if approximate == "tanh":
+        inner = _scalar(math.sqrt(2 / math.pi), x.dtype) * (
+            x + _scalar(0.044715, x.dtype) * x * x * x
+        )
+        return _scalar(0.5, x.dtype) * x * (_scalar(1, x.dtype) + np.tanh(inner))
+    raise ValueError(f'gelu: approximate must be "none" or "tanh", not {approximate!r}')
+
+
+def hardsigmoid(x: Array, alpha: float = 0.2, beta: float = 0.5) -> Array:
+    """max(0, min(1, alpha·x + beta))."""
+    y = _scalar(alpha, x.dtype) * x + _scalar(beta, x.dtype)
+    return np.clip(y, _scalar(0, x.dtype), _scalar(1, x.dtype))
+
+
+def hardswish(x: Array) -> Array:
+    """ONNX HardSwish: x · max(0, min(1, x/6 + 1/2)) (HardSigmoid with alpha = 1/6)."""
+    return x * hardsigmoid(x, alpha=1 / 6, beta=0.5)
+
+
+def leaky_relu(x: Array, alpha: float) -> Array:
+    return np.where(x < 0, x * _scalar(alpha, x.dtype), x)
+
+
+def clip(x: Array, lo: float | None, hi: float | None) -> Array:
+    """Clamp to [lo, hi]; a bound of None is absent (unbounded)."""
+    y = x
+    if lo is not None:
+        y = np.maximum(y, _scalar(lo, x.dtype))
+    if hi is not None:
+        y = np.minimum(y, _scalar(hi, x.dtype))
+    return np.array(y, dtype=x.dtype, copy=True) if y is x else y
+
+
+def cast(x: Array, dtype: npt.DTypeLike) -> Array:
+    """ONNX Cast. Float → integer truncates toward zero (out-of-range is undefined,
+    as in C); anything → bool is `x != 0`."""
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return x != 0
+    with np.errstate(invalid="ignore"):
+        if _is_int(dt) and not _is_int(x.dtype):
+            return np.trunc(x).astype(dt)
+        return x.astype(dt)
+
+
+# ---------------------------------------------------------------------------
+# Linear algebra and convolution
+
+
+def matmul(a: Array, b: Array) -> Array:
+    """numpy.matmul (1-D operands, broadcast batch dims); integers accumulate in int64."""
+    out = np.result_type(a, b)
+    if _is_int(out):
+        return np.matmul(a.astype(np.int64), b.astype(np.int64)).astype(out)
+    return np.matmul(a, b)
+
+
+def gemm(
+    a: Array,
+    b: Array,
+    c: Array | None = None,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    trans_a: bool = False,
+    trans_b: bool = False,
+) -> Array:
+    """alpha · op(a) @ op(b) + beta · c, with c broadcast to the (M, N) result.
+
+    Integer gemm needs integral alpha and beta (ONNX leaves the rest undefined).
+    """
+    a2 = a.T if trans_a else a
+    b2 = b.T if trans_b else b
+    dt = np.result_type(a, b)
+    if _is_int(dt):
+        if not (float(alpha).is_integer() and float(beta).is_integer()):
+            raise ValueError("gemm: integer gemm needs integral alpha and beta")
+        y = np.matmul(a2.astype(np.int64), b2.astype(np.int64)) * np.int64(alpha)
+        if c is not None:
+            y = y + c.astype(np.int64) * np.int64(beta)
+        return y.astype(dt)
+    y = np.matmul(a2, b2)
+    if alpha != 1.0:
+        y = y * _scalar(alpha, dt)
+    if c is not None:
+        cc = c.astype(dt, copy=False)
+        y = y + (cc if beta == 1.0 else cc * _scalar(beta, dt))
+    return y
+
+
+def _out_len(
+    size: int,
+    kernel: int,
+    stride: int,
+    pad_begin: int,
+    pad_end: int,
+    dilation: int,
+    ceil_mode: bool,
+) -> int:
+    """Sliding-window output length (onnxruntime's rule, incl. ceil mode).
+
+    In ceil mode the last window must start inside the input or the begin padding;
+    one that would start in the end padding is dropped.
+    """
+    span = dilation * (kernel - 1) + 1
+    num = size + pad_begin + pad_end - span
+    if num < 0:
+        raise ValueError("window larger than the padded input")
+    if not ceil_mode:
+        return num // stride + 1
+    out = -(-num // stride) + 1
+    if (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def _windows(
+    xp: Array,
+    out: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+) -> Array:
+    """Read-only view (N, C, *out, *kernel) of the padded input `xp` (N, C, *spatial):
+
+    view[n, c, o…, k…] = xp[n, c, o·stride + k·dilation …]; no copy is made.
+    """
+    sp = xp.strides[2:]
+    shape = (*xp.shape[:2], *out, *kernel)
+    strides_b = (
+        *xp.strides[:2],
+        *(s * st for s, st in zip(sp, strides, strict=True)),
+        *(s * d for s, d in zip(sp, dilations, strict=True)),
+    )
+    return as_strided(xp, shape=shape, strides=strides_b, writeable=False)
+
+
+def _check_window_args(
+    x: Array,
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+) -> int:
+    nsp = x.ndim - 2
+    if (
+        nsp < 1
+        or len(kernel) != nsp
+        or len(strides) != nsp
+        or len(dilations) != nsp
+        or len(pads) != 2 * nsp
+    ):
+        raise ValueError(
+            f"window op on rank-{x.ndim} input: kernel/strides/dilations need {nsp} entries, pads {2 * nsp}"
+        )
+    return nsp
+
+
+def _pad_spatial(x: Array, pads_begin: Sequence[int], pads_end: Sequence[int], value: Any) -> Array:
+    if not any(pads_begin) and not any(pads_end):
+        return x
+    widths = [(0, 0), (0, 0), *zip(pads_begin, pads_end, strict=True)]
+    return np.pad(x, widths, mode="constant", constant_values=value)
+
+
+def conv(
+    x: Array,
+    w: Array,
+    b: Array | None = None,
+    *,
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+    group: int,
+) -> Array:
+    """ONNX Conv (NCW, NCHW, …): w is (M, C/group, k…), b is (M,).
+
+    im2col over a strided view of the padded input, then one batched matmul per
+    group (BLAS for floats); integers accumulate in int64 and are cast back.
+    """
+    kernel = w.shape[2:]
+    nsp = _check_window_args(x, kernel, strides, pads, dilations)
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    if c % group or m % group or w.shape[1] != c // group:
+        raise ValueError(
+            f"conv: {c} input channels, {m} filters of {w.shape[1]} channels, group {group}"
+        )
+    out_dt = np.result_type(x, w)
+    acc = np.int64 if _is_int(out_dt) else out_dt
+    out = [
+        _out_len(x.shape[2 + i], kernel[i], strides[i], pads[i], pads[nsp + i], dilations[i], False)
+        for i in range(nsp)
+    ]
+    xp = _pad_spatial(x.astype(acc, copy=False), pads[:nsp], pads[nsp:], 0)
+    win = _windows(xp, out, kernel, strides, dilations)  # (N, C, *out, *k)
+    cg, mg, ksz, npix = c // group, m // group, math.prod(kernel), math.prod(out)
+    # (N, G, Cg, *out, *k) -> (G, N, *out, Cg, *k) -> (G, N·pixels, Cg·K)
+    win = win.reshape(n, group, cg, *out, *kernel)
+    order = (1, 0, *range(3, 3 + nsp), 2, *range(3 + nsp, 3 + 2 * nsp))
+    cols = win.transpose(order).reshape(group, n * npix, cg * ksz)
+    wm = w.astype(acc, copy=False).reshape(group, mg, cg * ksz).transpose(0, 2, 1)
+    y = np.matmul(cols, wm)  # (G, N·pixels, Mg)
+    y = y.reshape(group, n, npix, mg).transpose(1, 0, 3, 2).reshape(n, m, *out)
+    if b is not None:
+        y = y + b.astype(acc, copy=False).reshape(m, *([1] * nsp))
+    return np.ascontiguousarray(y.astype(out_dt, copy=False))
+
+
+def _lowest(dtype: np.dtype[Any]) -> Any:
+    if _is_int(dtype):
+        return np.iinfo(dtype).min
+    return -np.inf
+
+
+def max_pool(
+    x: Array,
+    *,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+    ceil_mode: bool = False,
+) -> Array:
+    """ONNX MaxPool (values only); padding never wins (it is the dtype's lowest value)."""
+    nsp = _check_window_args(x, kernel_shape, strides, pads, dilations)
+    sizes = x.shape[2:]
+    out = [
+        _out_len(
+            sizes[i], kernel_shape[i], strides[i], pads[i], pads[nsp + i], dilations[i], ceil_mode
+        )
+        for i in range(nsp)
+    ]
+    # Ceil mode may let the last window run past the end padding: pad further.
+    ends = [
+        builtins.max(
+            pads[nsp + i],
+            (out[i] - 1) * strides[i]
+            + dilations[i] * (kernel_shape[i] - 1)
+            + 1
+            - sizes[i]
+            - pads[i],
+        )
+        for i in range(nsp)
+    ]
+    xp = _pad_spatial(x, pads[:nsp], ends, _lowest(x.dtype))
+    win = _windows(xp, out, kernel_shape, strides, dilations)
+    return np.ascontiguousarray(win.max(axis=tuple(range(2 + nsp, 2 + 2 * nsp))))
+
+
+def average_pool(
+    x: Array,
+    *,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    count_include_pad: bool = False,
+    ceil_mode: bool = False,
+) -> Array:
+    """ONNX AveragePool (no dilation, as up to opset 18).
+
+    The divisor counts the window's input elements, plus its padding elements when
+    `count_include_pad`; window parts beyond the end padding (ceil mode) never count.
+    """
+    ones = [1] * builtins.max(x.ndim - 2, 0)
+    nsp = _check_window_args(x, kernel_shape, strides, pads, ones)
+    sizes = x.shape[2:]
+    out = [
+        _out_len(sizes[i], kernel_shape[i], strides[i], pads[i], pads[nsp + i], 1, ceil_mode)
+        for i in range(nsp)
+    ]
+    ends = [
+        builtins.max(
+            pads[nsp + i], (out[i] - 1) * strides[i] + kernel_shape[i] - sizes[i] - pads[i]
+        )
+        for i in range(nsp)
+    ]
+    axes = tuple(range(2 + nsp, 2 + 2 * nsp))
+    xp = _pad_spatial(x, pads[:nsp], ends, 0)
+    total = _windows(xp, out, kernel_shape, strides, ones).sum(axis=axes)
+    # Which padded positions count towards the divisor: computed once per spatial grid.
+    mask = np.ones((1, 1, *sizes), dtype=np.float64)
+    if count_include_pad:
+        mask = _pad_spatial(mask, pads[:nsp], pads[nsp:], 1.0)
+        mask = _pad_spatial(
+            mask, [0] * nsp, [e - p for e, p in zip(ends, pads[nsp:], strict=True)], 0.0
+        )
+    else:
+        mask = _pad_spatial(mask, pads[:nsp], ends, 0.0)
+    count = _windows(mask, out, kernel_shape, strides, ones).sum(axis=axes)
+    return np.ascontiguousarray(total / count.astype(x.dtype))
+
+
+def global_average_pool(x: Array) -> Array:
+    """Mean over all spatial dims (2..), kept as size 1."""
+    return np.mean(x, axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# Normalisation
+
+
+def softmax(x: Array, *, axis: int) -> Array:
+    """ONNX Softmax, opset 13: along the single `axis` (not the flattened 2-D view)."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: Array, *, axis: int) -> Array:
+    """ONNX LogSoftmax, opset 13: x - max - log(sum(exp(x - max)))."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _tail_axes(x: Array, axis: int) -> tuple[int, ...]:
+    start = axis + x.ndim if axis < 0 else axis
+    return tuple(range(start, x.ndim))
+
+
+def layer_norm(
+    x: Array, scale: Array, bias: Array | None = None, *, axis: int, epsilon: float
+) -> Array:
+    """ONNX LayerNormalization (opset 17): (x - mean) / sqrt(var + eps) · scale + bias,
+    mean and (biased) variance over dims axis..end."""
+    axes = _tail_axes(x, axis)
+    mean = np.mean(x, axis=axes, keepdims=True)
+    d = x - mean
+    var = np.mean(d * d, axis=axes, keepdims=True)
+    y = d / np.sqrt(var + _scalar(epsilon, x.dtype)) * scale
+    return y + bias if bias is not None else y
+
+
+def rms_norm(x: Array, scale: Array | None = None, *, axis: int = -1, epsilon: float) -> Array:
+    """RMS normalisation: x / sqrt(mean(x², over dims axis..end) + eps) · scale.
+
+    No mean is subtracted and there is no bias; this is ONNX RMSNormalization
+    (opset 23) and onnxruntime's SimplifiedLayerNormalization. The formula Deeploy's
+    custom RMSNorm uses is being confirmed; keep this in sync with it.
+    """
+    axes = _tail_axes(x, axis)
+    ms = np.mean(x * x, axis=axes, keepdims=True)
+    y = x / np.sqrt(ms + _scalar(epsilon, x.dtype))
+    return y * scale if scale is not None else y
+
+
+# ---------------------------------------------------------------------------
+# Reductions (axes: non-negative; () means all axes)
+
+
+def _axes(axes: Sequence[int]) -> tuple[int, ...] | None:
+    return tuple(axes) if len(axes) else None
+
+
+def reduce_sum(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
+    """Sum in x's dtype (numpy would widen small integers to int64)."""
+    if _is_int(x.dtype):
+        s = np.sum(x.astype(np.int64), axis=_axes(axes), keepdims=keepdims)
+        return np.asarray(s).astype(x.dtype)
+    return np.asarray(np.sum(x, axis=_axes(axes), keepdims=keepdims, dtype=x.dtype))
+
+
+def reduce_mean(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
+    """Mean in x's dtype; for integers the (wrapped) sum divided by the count,
+    truncating toward zero, as onnxruntime does."""
+    if _is_int(x.dtype):
+        s = reduce_sum(x, axes=axes, keepdims=keepdims)
+        count = x.size // builtins.max(s.size, 1) if x.size else 1
+        return div(s, np.asarray(count, dtype=x.dtype))
+    return np.asarray(np.mean(x, axis=_axes(axes), keepdims=keepdims, dtype=x.dtype))
+
+
+def reduce_max(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
+    return np.asarray(np.max(x, axis=_axes(axes), keepdims=keepdims))
+
+
+def reduce_min(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
+    return np.asarray(np.min(x, axis=_axes(axes), keepdims=keepdims))
+
+
+# ---------------------------------------------------------------------------
+# Data movement
+
+
+def gather(data: Array, indices: Array, *, axis: int) -> Array:
+    """ONNX Gather: out shape data[:axis] + indices + data[axis+1:]; negative indices
+    count from the end of `axis`."""
+    ax = axis + data.ndim if axis < 0 else axis
+    idx = indices.astype(np.int64)
+    idx = np.where(idx < 0, idx + data.shape[ax], idx)
+    return np.take(data, idx, axis=ax)
+
+
+def transpose(x: Array, *, perm: Sequence[int] | None = None) -> Array:
+    """`perm` None reverses the dims (the ONNX default)."""
+    return np.transpose(x, None if perm is None else tuple(perm))
+
+
+def reshape(x: Array, *, shape: Sequence[int]) -> Array:
+    return x.reshape(tuple(shape))
+
+
+def concat(xs: Sequence[Array], *, axis: int) -> Array:
+    return np.concatenate(list(xs), axis=axis)
+
+
+def slice(x: Array, *, starts: Sequence[int], ends: Sequence[int], steps: Sequence[int]) -> Array:
+    """`x[starts:ends:steps]` per dim, with Python slice semantics.
+
+    Bounds are full rank and already normalised by the frontend. Careful: with a
+    negative step, "through index 0" must be spelled as an end < -dim (e.g. -dim-1),
+    not -1, which Python (and the dnn.slice verifier) read as the last index.
+    """
+    if not len(starts) == len(ends) == len(steps) == x.ndim:
+        raise ValueError(f"slice: starts/ends/steps need {x.ndim} entries")
+    return x[tuple(builtins.slice(b, e, s) for b, e, s in zip(starts, ends, steps, strict=True))]
+
+
+def split(x: Array, *, axis: int, sizes: Sequence[int]) -> list[Array]:
+    if builtins.sum(sizes) != x.shape[axis]:
+        raise ValueError(f"split: sizes {list(sizes)} do not add up to {x.shape[axis]}")
+    cuts = np.cumsum(sizes)[:-1]
+    return list(np.split(x, cuts, axis=axis))
+
+
+def expand(x: Array, *, shape: Sequence[int]) -> Array:
+    """ONNX Expand: broadcasts both ways, so the result is broadcast(x.shape, shape)."""
+    out = np.broadcast_shapes(x.shape, tuple(shape))
+    return np.array(np.broadcast_to(x, out))
+
+
+def pad(x: Array, *, pads: Sequence[int], value: float = 0) -> Array:
+    """Constant-mode Pad; pads = begins…, ends…; negative pads crop."""
+    r = x.ndim
+    if len(pads) != 2 * r:
+        raise ValueError(f"pad: pads need {2 * r} entries")
+    begins, ends = pads[:r], pads[r:]
+    crop = tuple(
+        builtins.slice(-builtins.min(b, 0), x.shape[i] + builtins.min(e, 0))
+        for i, (b, e) in enumerate(zip(begins, ends, strict=True))
+    )
+    widths = [(builtins.max(b, 0), builtins.max(e, 0)) for b, e in zip(begins, ends, strict=True)]
+    return np.pad(x[crop], widths, mode="constant", constant_values=_scalar(value, x.dtype))
+
+
+def tile(x: Array, *, repeats: Sequence[int]) -> Array:
+    if len(repeats) != x.ndim:
+        raise ValueError(f"tile: repeats need {x.ndim} entries")
+    return np.tile(x, tuple(repeats))

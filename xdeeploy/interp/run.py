@@ -1,0 +1,41 @@
+"""Runs a `dnn`-level module's `main` in xDSL's interpreter on numpy inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.interpreter import Interpreter
+from xdsl.interpreters.func import FuncFunctions
+
+from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
+from xdeeploy.interp.dnn import DnnFunctions
+
+
+def entry_function(module: ModuleOp, name: str = "main") -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == name:
+            return op
+    raise DeeployError(f"the module has no function @{name}")
+
+
+def run_module(module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main") -> list[np.ndarray]:
+    """Calls `@name` with `inputs` converted to the argument types (shape and dtype)."""
+    fn = entry_function(module, name)
+    arg_types = fn.function_type.inputs.data
+    if len(inputs) != len(arg_types):
+        raise DeeployError(f"@{name} takes {len(arg_types)} inputs but {len(inputs)} were given")
+    args: list[np.ndarray] = []
+    for k, (arr, ty) in enumerate(zip(inputs, arg_types, strict=True)):
+        assert isinstance(ty, TensorType)
+        shape = ty.get_shape()
+        if arr.size != int(np.prod(shape)):
+            raise DeeployError(f"input {k} has shape {list(arr.shape)} but @{name} expects {list(shape)}")
+        args.append(np.asarray(arr).astype(numpy_dtype(ty.element_type), copy=False).reshape(shape))
+    interpreter = Interpreter(module)
+    interpreter.register_implementations(FuncFunctions())
+    interpreter.register_implementations(DnnFunctions())
+    return [np.asarray(r) for r in interpreter.call_op(name, tuple(args))]

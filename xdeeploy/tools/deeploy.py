@@ -1,0 +1,253 @@
+"""The `deeploy` driver (DESIGN.md §6).
+
+    deeploy reference MODEL.onnx --inputs in.npz -o out.npz [--engine interp|onnxruntime]
+    deeploy run CASE... --platform interp|onnxruntime|... [--input-type NAME=TYPE[,OFFSET]]
+
+User problems (DeeployError) print as one `error: ...` line on stderr and exit 1.
+Run as `python -m xdeeploy.tools.deeploy`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xdeeploy.errors import DeeployError
+from xdeeploy.tools.cases import (
+    Case,
+    ExpectedOutput,
+    InputType,
+    bind_inputs,
+    bind_outputs,
+    compare_output,
+    discover_cases,
+    input_types,
+    load_model,
+    load_npz,
+    one_line,
+    parse_input_type,
+    runtime_inputs,
+    write_npz_atomic,
+)
+from xdeeploy.tools.engines import (
+    COMPILED_PLATFORMS,
+    ENGINES,
+    PLATFORM_ENGINES,
+    Engine,
+    EngineCannotRun,
+    RunOptions,
+    engine_for_platform,
+    get_engine,
+)
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # PASS, FAIL or SKIP
+    line: str  # the report line, without trailing newline
+
+
+def _run_one(
+    case: Case, engine: Engine, options: RunOptions, overrides: dict[str, InputType]
+) -> Outcome:
+    """Run one case; DeeployError and other exceptions are left to the caller."""
+    model = load_model(case.model_path)
+    if case.inputs_path is None and runtime_inputs(model):
+        raise DeeployError(
+            f"{case.model_path}: input {runtime_inputs(model)[0].name!r} needs data; "
+            "pass --inputs in.npz"
+        )
+    arrays = load_npz(case.inputs_path) if case.inputs_path else []
+    bound = bind_inputs(model, arrays, overrides)
+    expected = bind_outputs(model, load_npz(case.expect_path)) if case.expect_path else None
+    reason = engine.can_run(model)
+    if reason is not None:
+        return Outcome(SKIP, f"SKIP {case.name}: {reason}")
+    case_options = RunOptions(input_types=input_types(bound), platform=options.platform)
+    try:
+        produced = engine.run(model, case.model_path, [b.data for b in bound], case_options)
+    except EngineCannotRun as exc:
+        return Outcome(SKIP, f"SKIP {case.name}: {one_line(str(exc))}")
+    if len(produced) != len(model.graph.output):
+        # The engine broke its contract: a bug, not a user problem.
+        raise RuntimeError(
+            f"engine {engine.name} returned {len(produced)} output(s) for "
+            f"{len(model.graph.output)} graph output(s)"
+        )
+    return _judge(case, engine, expected, produced)
+
+
+def _judge(
+    case: Case, engine: Engine, expected: list[ExpectedOutput] | None, produced: list[np.ndarray]
+) -> Outcome:
+    tag = f"{case.name} [{engine.name}]"
+    if expected is None:
+        return Outcome(PASS, f"PASS {tag} (ran; no --expect to compare against)")
+    results = [compare_output(e, np.asarray(p)) for e, p in zip(expected, produced, strict=True)]
+    errors = [r.error for r in results if r.error is not None]
+    if errors:
+        more = f" (and {len(errors) - 1} more output(s) differ)" if len(errors) > 1 else ""
+        return Outcome(FAIL, f"FAIL {case.name}: {errors[0]}{more}")
+    float_diffs = [r.max_abs_diff for e, r in zip(expected, results, strict=True) if not e.exact]
+    detail = f"max abs diff {max(float_diffs):.3g}" if float_diffs else "exact"
+    return Outcome(PASS, f"PASS {tag} ({detail})")
+
+
+def _run_case(
+    case: Case,
+    engine: Engine,
+    options: RunOptions,
+    overrides: dict[str, InputType],
+    show_traceback: bool,
+) -> Outcome:
+    """Run one case, turning every failure into a FAIL line so the others still run."""
+    try:
+        return _run_one(case, engine, options, overrides)
+    except DeeployError as exc:
+        return Outcome(FAIL, f"FAIL {case.name}: {one_line(str(exc))}")
+    except Exception as exc:  # a bug in xdeeploy: report it, keep going
+        if show_traceback:
+            traceback.print_exc(file=sys.stderr)
+        message = one_line(str(exc)) or "no details"
+        return Outcome(FAIL, f"FAIL {case.name}: internal error: {type(exc).__name__}: {message}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    engine = engine_for_platform(args.platform)
+    overrides = _parse_overrides(args.input_type)
+    cases = discover_cases(
+        args.cases,
+        Path(args.inputs) if args.inputs else None,
+        Path(args.expect) if args.expect else None,
+    )
+    options = RunOptions(platform=args.platform)
+    counts = {PASS: 0, FAIL: 0, SKIP: 0}
+    for case in cases:
+        outcome = _run_case(case, engine, options, overrides, args.traceback)
+        counts[outcome.status] += 1
+        print(outcome.line, flush=True)
+    print(f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped", flush=True)
+    return 1 if counts[FAIL] else 0
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    model_path = Path(args.model)
+    model = load_model(model_path)
+    overrides = _parse_overrides(args.input_type)
+    arrays = load_npz(Path(args.inputs)) if args.inputs else []
+    bound = bind_inputs(model, arrays, overrides)
+    engine = get_engine(args.engine)
+    reason = engine.can_run(model)
+    if reason is not None:
+        others = ", ".join(sorted(name for name in ENGINES if name != engine.name))
+        raise DeeployError(f"{model_path}: {reason}; try --engine {others}")
+    options = RunOptions(input_types=input_types(bound), platform=engine.name)
+    produced = engine.run(model, model_path, [b.data for b in bound], options)
+    names = [o.name for o in model.graph.output]
+    if len(produced) != len(names):
+        raise RuntimeError(
+            f"engine {engine.name} returned {len(produced)} outputs for {len(names)}"
+        )
+    write_npz_atomic(Path(args.output), list(zip(names, produced, strict=True)))
+    print(f"wrote {args.output}: {len(names)} output(s) from {engine.name}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _parse_overrides(specs: Sequence[str] | None) -> dict[str, InputType]:
+    return dict(parse_input_type(spec) for spec in specs or [])
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-type",
+        action="append",
+        metavar="NAME=TYPE[,OFFSET]",
+        help="C type of an input (int8 ... uint32, int64, float32) and an offset added to "
+        "its data in the C harness; default: inferred from the data like Deeploy",
+    )
+
+
+def _add_compile_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `compile` and `run` (DESIGN §6)."""
+    _add_input_options(parser)
+    # Room for --l1, --l2, --cores, --kernels, --engines, --report once `deeploy
+    # compile` exists; they belong here so `run` and `compile` stay in step.
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run test cases and compare with the expected outputs",
+        description="Run cases: folders with network.onnx, inputs.npz, outputs.npz "
+        "(Deeploy's layout), folders with such folders below them, or MODEL.onnx with "
+        "--inputs [--expect]. Prints one line per case, then 'N passed, M failed, K skipped'.",
+    )
+    p.add_argument("cases", nargs="+", metavar="CASE")
+    p.add_argument(
+        "--platform",
+        required=True,
+        choices=[*PLATFORM_ENGINES, *COMPILED_PLATFORMS],
+        help="where to run: interp (our interpreter), onnxruntime (the reference), or a C platform",
+    )
+    p.add_argument("--inputs", metavar="IN.npz", help="inputs for MODEL.onnx cases")
+    p.add_argument("--expect", metavar="OUT.npz", help="expected outputs for MODEL.onnx cases")
+    p.add_argument("--traceback", action="store_true", help="print tracebacks of internal errors")
+    _add_compile_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def _add_reference(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reference",
+        help="compute a model's outputs with a reference engine",
+        description="Run MODEL.onnx on the arrays of IN.npz and write its outputs to OUT.npz "
+        "(keys = graph output names, in graph order).",
+    )
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--inputs", metavar="IN.npz", help="input arrays, bound in file order")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    p.add_argument("--engine", default="onnxruntime", choices=sorted(ENGINES))
+    _add_input_options(p)
+    p.set_defaults(func=cmd_reference)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deeploy", description="xdeeploy: ONNX to C for DNNs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_reference(sub)
+    _add_run(sub)
+    # Reserved for later (DESIGN §6), each with its own _add_<name>(sub):
+    #   compile  MODEL.onnx --platform P [compile options] -o BUILD_DIR
+    #   model    llama --preset ... -o model.onnx [--inputs inputs.npz]
+    #   generate MODEL.onnx --platform P --steps N [--prompt TEXT] [--check]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeeployError as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
