@@ -117,6 +117,24 @@ def constant_value(attr: Attribute) -> np.ndarray:
     return flat.reshape(shape).copy()
 
 
+INLINE_LIMIT = 16
+"""Constants with at most this many elements are printed inline (`dense<…>`)."""
+
+
+def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr | WeightsAttr:
+    """The attribute of a `dnn.constant` holding `array`: inline when small, else stored."""
+    from xdeeploy.dialects.dtypes import element_type
+
+    ty = TensorType(element_type(array.dtype), list(array.shape))
+    if array.size <= INLINE_LIMIT:
+        flat = array.reshape(-1)
+        values = [bool(v) for v in flat] if array.dtype == np.bool_ else flat.tolist()
+        return DenseIntOrFPElementsAttr.from_list(ty, values)
+    from xdeeploy.weights import save
+
+    return WeightsAttr(save(array), ty)
+
+
 # ---------------------------------------------------------------------------
 # Verification helpers
 

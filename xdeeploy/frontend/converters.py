@@ -359,7 +359,9 @@ def layer_norm(ctx: NodeContext) -> Sequence[SSAValue]:
 @converts("RMSNormalization")
 def rms_norm(ctx: NodeContext) -> Sequence[SSAValue]:
     axis = ctx.axis(ctx.attr("axis", -1), len(ctx.shape(0)))
-    props = {"axis": _int(axis), "epsilon": _f32(ctx.attr("eps", ctx.attr("epsilon", 1e-5)))}
+    # Deeploy's RMSNorm calls it `eps` (default 1e-6); ONNX RMSNormalization `epsilon` (1e-5).
+    default = 1e-6 if ctx.node.op_type == "RMSNorm" else 1e-5
+    props = {"axis": _int(axis), "epsilon": _f32(ctx.attr("eps", ctx.attr("epsilon", default)))}
     operands = [[ctx.input(0)], [ctx.input(1)] if ctx.has_input(1) else []]
     return ctx.emit(dnn.RmsNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)).results
 

@@ -31,14 +31,10 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 from xdsl.utils.exceptions import VerifyException
 
-from xdeeploy import weights
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import element_type
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.schemas import register_custom_schemas
-
-INLINE_LIMIT = 16
-"""Constants with at most this many elements are printed inline (`dense<…>`)."""
 
 FOLD_LIMIT = 1 << 22
 """Largest constant (in elements) the importer computes itself, e.g. a weight transpose."""
@@ -55,6 +51,12 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         data = p.read_bytes()
     except OSError as e:
         raise DeeployError(f"cannot read '{p}': {e.strerror}") from None
+    return load_model_bytes(data, p)
+
+
+def load_model_bytes(data: bytes, path: str | Path) -> onnx.ModelProto:
+    """Parses ONNX bytes read from `path` (named in errors; external data is found beside it)."""
+    p = Path(path)
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as e:
@@ -102,11 +104,58 @@ def _bind_dims(model: onnx.ModelProto, dims: Mapping[str, int]) -> None:
                 )
 
 
+def _first_versions() -> dict[str, int]:
+    first: dict[str, int] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        if schema.domain == "":
+            first[schema.name] = min(first.get(schema.name, schema.since_version), schema.since_version)
+    return first
+
+
+def _raise_opset_to_ops_used(model: onnx.ModelProto) -> int:
+    """The default-domain opset, raised to the first one defining every op the graph uses.
+
+    Deeploy's exporters declare opset 10 but use HardSwish (opset 14); onnxruntime and
+    Deeploy accept that, so we do too, and read the graph with the newer semantics.
+    """
+    imports = [i for i in model.opset_import if i.domain in ("", "ai.onnx")]
+    if not imports:
+        return MAX_OPSET
+    declared = imports[0].version
+    first = _first_versions()
+    needed = max((first.get(n.op_type, 0) for n in model.graph.node if n.domain in ("", "ai.onnx")), default=0)
+    if needed > declared:
+        imports[0].version = needed
+    return imports[0].version
+
+
+def _drop_annotations(model: onnx.ModelProto, opset: int) -> None:
+    """Removes attributes that a standard op's schema does not declare.
+
+    Deeploy's quantization flow leaves its own annotations on standard ops (`Delta`,
+    `eps`, `eta` on Div; `six`, `three` on HardSwish); they carry no semantics for the
+    op and only make the checker reject the model.
+    """
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opset, "")
+        except onnx.defs.SchemaError:
+            continue  # an unknown op is reported by the checker or the converter
+        known = schema.attributes
+        kept = [a for a in node.attribute if a.name in known]
+        if len(kept) != len(node.attribute):
+            del node.attribute[:]
+            node.attribute.extend(kept)
+
+
 def check_and_infer(model: onnx.ModelProto, dims: Mapping[str, int] | None = None) -> onnx.ModelProto:
     """Checker + strict shape inference with Deeploy's custom ops registered."""
     register_custom_schemas()
     _check_opsets(model)
     _bind_dims(model, dims or {})
+    _drop_annotations(model, _raise_opset_to_ops_used(model))
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -184,12 +233,8 @@ class Importer:
         return op.result
 
     def constant_attr(self, arr: np.ndarray, name: str) -> DenseIntOrFPElementsAttr | dnn.WeightsAttr:
-        ty = TensorType(self._elem(arr.dtype, name, ""), list(arr.shape))
-        if arr.size <= INLINE_LIMIT:
-            flat = arr.reshape(-1)
-            values = [bool(v) for v in flat] if arr.dtype == np.bool_ else flat.tolist()
-            return DenseIntOrFPElementsAttr.from_list(ty, values)
-        return dnn.WeightsAttr(weights.save(arr), ty)
+        self._elem(arr.dtype, name, "")  # names the value when its dtype is unsupported
+        return dnn.constant_attr(arr)
 
     # -- nodes ---------------------------------------------------------------
 
@@ -280,7 +325,11 @@ def import_model(
     model: onnx.ModelProto | str | Path, dims: Mapping[str, int] | None = None
 ) -> ModuleOp:
     """Imports an ONNX model (or file) as a `dnn` module; user errors are DeeployErrors."""
-    if not isinstance(model, onnx.ModelProto):
+    if isinstance(model, onnx.ModelProto):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)  # the checks below adjust opsets and attributes in place
+        model = copy
+    else:
         model = load_model(model)
     model = check_and_infer(model, dims)
     graph = model.graph

@@ -19,15 +19,17 @@ Conventions:
 from __future__ import annotations
 
 import builtins
+import functools
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec
 
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 Array = npt.NDArray[Any]
+P = ParamSpec("P")
 
 __all__ = [
     "abs", "add", "average_pool", "cast", "ceil", "clip", "concat", "conv", "cos", "div",
@@ -44,6 +46,16 @@ def _is_int(dtype: np.dtype[Any]) -> bool:
     return np.issubdtype(dtype, np.integer) or dtype == np.bool_
 
 
+def _array_result(fn: Callable[P, Any]) -> Callable[P, Array]:
+    """Make `fn` return an ndarray: numpy ufuncs turn 0-d results into scalars."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Array:
+        return np.asarray(fn(*args, **kwargs))
+
+    return wrapper
+
+
 def _scalar(value: float, dtype: np.dtype[Any]) -> Any:
     """`value` as a numpy scalar of `dtype`, so that it does not promote the array."""
     return np.asarray(value).astype(dtype)[()]
@@ -53,18 +65,22 @@ def _scalar(value: float, dtype: np.dtype[Any]) -> Any:
 # Binary elementwise (numpy broadcasting; result dtype = a.dtype)
 
 
+@_array_result
 def add(a: Array, b: Array) -> Array:
     return np.add(a, b.astype(a.dtype, copy=False))
 
 
+@_array_result
 def sub(a: Array, b: Array) -> Array:
     return np.subtract(a, b.astype(a.dtype, copy=False))
 
 
+@_array_result
 def mul(a: Array, b: Array) -> Array:
     return np.multiply(a, b.astype(a.dtype, copy=False))
 
 
+@_array_result
 def div(a: Array, b: Array) -> Array:
     """Float: IEEE division. Integer: truncates toward zero as in C and ONNX.
 
@@ -83,6 +99,7 @@ def div(a: Array, b: Array) -> Array:
     return np.asarray(q, dtype=a.dtype)
 
 
+@_array_result
 def pow(a: Array, b: Array) -> Array:
     """ONNX Pow: the exponent may have another element type; the result has a's.
 
@@ -104,26 +121,32 @@ def pow(a: Array, b: Array) -> Array:
         return np.trunc(np.power(a.astype(np.float64), b.astype(np.float64))).astype(a.dtype)
 
 
+@_array_result
 def maximum(a: Array, b: Array) -> Array:
     return np.maximum(a, b.astype(a.dtype, copy=False))
 
 
+@_array_result
 def minimum(a: Array, b: Array) -> Array:
     return np.minimum(a, b.astype(a.dtype, copy=False))
 
 
+@_array_result
 def equal(a: Array, b: Array) -> Array:
     return np.equal(a, b)
 
 
+@_array_result
 def less(a: Array, b: Array) -> Array:
     return np.less(a, b)
 
 
+@_array_result
 def greater(a: Array, b: Array) -> Array:
     return np.greater(a, b)
 
 
+@_array_result
 def where(cond: Array, a: Array, b: Array) -> Array:
     return np.where(cond.astype(np.bool_, copy=False), a, b.astype(a.dtype, copy=False))
 
@@ -132,59 +155,73 @@ def where(cond: Array, a: Array, b: Array) -> Array:
 # Unary elementwise
 
 
+@_array_result
 def sqrt(x: Array) -> Array:
     return np.sqrt(x)
 
 
+@_array_result
 def neg(x: Array) -> Array:
     return np.negative(x)
 
 
+@_array_result
 def abs(x: Array) -> Array:
     return np.abs(x)
 
 
+@_array_result
 def exp(x: Array) -> Array:
     return np.exp(x)
 
 
+@_array_result
 def log(x: Array) -> Array:
     return np.log(x)
 
 
+@_array_result
 def tanh(x: Array) -> Array:
     return np.tanh(x)
 
 
+@_array_result
 def cos(x: Array) -> Array:
     return np.cos(x)
 
 
+@_array_result
 def sin(x: Array) -> Array:
     return np.sin(x)
 
 
+@_array_result
 def floor(x: Array) -> Array:
     return np.floor(x)
 
 
+@_array_result
 def ceil(x: Array) -> Array:
     return np.ceil(x)
 
 
+@_array_result
 def round(x: Array) -> Array:
     """Round half to even (ONNX Round), which is what `np.round` does."""
     return np.round(x)
 
 
+@_array_result
 def reciprocal(x: Array) -> Array:
     return np.divide(_scalar(1, x.dtype), x)
 
 
+@_array_result
 def relu(x: Array) -> Array:
     return np.maximum(x, _scalar(0, x.dtype))
 
 
+@_array_result
 def sigmoid(x: Array) -> Array:
     """1 / (1 + exp(-x)), written with exp(-|x|) so that it never overflows."""
     e = np.exp(-np.abs(x))
@@ -192,6 +229,7 @@ def sigmoid(x: Array) -> Array:
     return np.where(x >= 0, one / (one + e), e / (one + e))
 
 
+@_array_result
 def silu(x: Array) -> Array:
     return x * sigmoid(x)
 
@@ -230,11 +268,13 @@ def _erf64(z: Array) -> Array:
     return np.copysign(out, z)
 
 
+@_array_result
 def erf(x: Array) -> Array:
     """Error function; computed in float64 and rounded to x's dtype."""
     return _erf64(x).astype(x.dtype)
 
 
+@_array_result
 def gelu(x: Array, approximate: str = "none") -> Array:
     """ONNX Gelu (opset 20): 0.5·x·(1 + erf(x/√2)), or the tanh approximation."""
     if approximate == "none":
@@ -251,21 +291,25 @@ def gelu(x: Array, approximate: str = "none") -> Array:
     raise ValueError(f'gelu: approximate must be "none" or "tanh", not {approximate!r}')
 
 
+@_array_result
 def hardsigmoid(x: Array, alpha: float = 0.2, beta: float = 0.5) -> Array:
     """max(0, min(1, alpha·x + beta))."""
     y = _scalar(alpha, x.dtype) * x + _scalar(beta, x.dtype)
     return np.clip(y, _scalar(0, x.dtype), _scalar(1, x.dtype))
 
 
+@_array_result
 def hardswish(x: Array) -> Array:
     """ONNX HardSwish: x · max(0, min(1, x/6 + 1/2)) (HardSigmoid with alpha = 1/6)."""
     return x * hardsigmoid(x, alpha=1 / 6, beta=0.5)
 
 
+@_array_result
 def leaky_relu(x: Array, alpha: float) -> Array:
     return np.where(x < 0, x * _scalar(alpha, x.dtype), x)
 
 
+@_array_result
 def clip(x: Array, lo: float | None, hi: float | None) -> Array:
     """Clamp to [lo, hi]; a bound of None is absent (unbounded)."""
     y = x
@@ -276,6 +320,7 @@ def clip(x: Array, lo: float | None, hi: float | None) -> Array:
     return np.array(y, dtype=x.dtype, copy=True) if y is x else y
 
 
+@_array_result
 def cast(x: Array, dtype: npt.DTypeLike) -> Array:
     """ONNX Cast. Float → integer truncates toward zero (out-of-range is undefined,
     as in C); anything → bool is `x != 0`."""
@@ -292,6 +337,7 @@ def cast(x: Array, dtype: npt.DTypeLike) -> Array:
 # Linear algebra and convolution
 
 
+@_array_result
 def matmul(a: Array, b: Array) -> Array:
     """numpy.matmul (1-D operands, broadcast batch dims); integers accumulate in int64."""
     out = np.result_type(a, b)
@@ -300,6 +346,7 @@ def matmul(a: Array, b: Array) -> Array:
     return np.matmul(a, b)
 
 
+@_array_result
 def gemm(
     a: Array,
     b: Array,
@@ -626,6 +673,7 @@ def reduce_min(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
 # Data movement
 
 
+@_array_result
 def gather(data: Array, indices: Array, *, axis: int) -> Array:
     """ONNX Gather: out shape data[:axis] + indices + data[axis+1:]; negative indices
     count from the end of `axis`."""
@@ -648,6 +696,7 @@ def concat(xs: Sequence[Array], *, axis: int) -> Array:
     return np.concatenate(list(xs), axis=axis)
 
 
+@_array_result
 def slice(x: Array, *, starts: Sequence[int], ends: Sequence[int], steps: Sequence[int]) -> Array:
     """`x[starts:ends:steps]` per dim, with Python slice semantics.
 

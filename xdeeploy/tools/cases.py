@@ -136,7 +136,7 @@ def _check_model_complete(path: Path, model: onnx.ModelProto) -> None:
     if not graph.output:
         raise DeeployError(f"{path}: ONNX model has no graph outputs; is the file truncated?")
     known = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    known |= {t.name for t in graph.sparse_initializer}
+    known |= {t.values.name for t in graph.sparse_initializer}
     for node in graph.node:
         known.update(node.output)
     for node in graph.node:
@@ -246,7 +246,7 @@ def _cases_under(arg: str, root: Path) -> list[Case]:
     found.sort(key=lambda d: d.relative_to(root).parts)
     return [
         Case(
-            arg.rstrip("/") if d == root else d.relative_to(root).as_posix(),
+            (arg.rstrip("/") or arg) if d == root else d.relative_to(root).as_posix(),
             d / NETWORK_FILE,
             d / INPUTS_FILE,
             d / OUTPUTS_FILE,
@@ -283,7 +283,7 @@ class ExpectedOutput:
 def runtime_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """Graph inputs that take data: initializers listed as inputs are weights."""
     weights = {t.name for t in model.graph.initializer}
-    weights |= {t.name for t in model.graph.sparse_initializer}
+    weights |= {t.values.name for t in model.graph.sparse_initializer}
     return [v for v in model.graph.input if v.name not in weights]
 
 
@@ -311,9 +311,10 @@ def _fit_shape(
     """Reshape data to the declared shape; Deeploy stores arrays flattened."""
     if shape is None:
         return arr
-    if all(d is not None for d in shape):
-        if math.prod(shape) == arr.size:  # type: ignore[arg-type]
-            return arr.reshape(shape)
+    static = [d for d in shape if d is not None]
+    if len(static) == len(shape):
+        if math.prod(static) == arr.size:
+            return arr.reshape(static)
     elif len(shape) == arr.ndim and all(
         d in (None, n) for d, n in zip(shape, arr.shape, strict=True)
     ):

@@ -90,12 +90,14 @@ class OnnxruntimeEngine:
     def _registered_ops(self) -> dict[tuple[str, str], int]:
         """(domain, op) -> the lowest opset version that has the op."""
         if self._schemas is None:
-            from onnxruntime.capi import onnxruntime_pybind11_state as ort_c
+            # The schema list lives in the compiled module, which has no type stubs.
+            ort_c = importlib.import_module("onnxruntime.capi.onnxruntime_pybind11_state")
 
             schemas: dict[tuple[str, str], int] = {}
             for schema in ort_c.get_all_operator_schema():
                 key = (_domain(schema.domain), schema.name)
-                schemas[key] = min(schemas.get(key, schema.since_version), schema.since_version)
+                since = int(schema.since_version)
+                schemas[key] = min(schemas.get(key, since), since)
             self._schemas = schemas
         return self._schemas
 

@@ -1,0 +1,24 @@
+"""The `interp` engine of `deeploy run`: import the ONNX model, run `dnn` in xDSL's interpreter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from xdeeploy.frontend.onnx import import_model
+from xdeeploy.interp.run import run_module
+
+
+class InterpEngine:
+    name = "interp"
+
+    def can_run(self, model: onnx.ModelProto) -> str | None:
+        return None  # every op we import has an implementation; gaps are failures
+
+    def run(
+        self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
+    ) -> list[np.ndarray]:
+        return run_module(import_model(model), inputs)
