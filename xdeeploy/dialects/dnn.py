@@ -635,13 +635,15 @@ class GemmOp(DnnOp):
                 raise VerifyException(f"dnn.gemm: bias {list(bias)} does not broadcast to {[m, n]}")
 
 
-def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool = False) -> int:
+def window_out(
+    size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int, ceil: bool = False
+) -> int:
     """Output length of a sliding window (conv/pool) along one axis."""
     span = dilation * (kernel - 1) + 1
-    num = size + pad - span
+    num = size + pad_begin + pad_end - span
     out = (-(-num // stride) if ceil else num // stride) + 1
-    if ceil and (out - 1) * stride >= size + pad - span + 1 and (out - 1) * stride >= size:
-        out -= 1  # a window may not start in the end padding (ONNX/PyTorch rule)
+    if ceil and (out - 1) * stride >= size + pad_begin:
+        out -= 1  # the last window may not start in the end padding (ONNX rule)
     return out
 
 
@@ -662,7 +664,7 @@ class WindowOp(DnnOp):
         if min(strides + dilations, default=1) < 1 or min(pads, default=0) < 0:
             raise VerifyException(f"{self.name}: strides/dilations must be >= 1 and pads >= 0")
         out = [
-            window_out(input[2 + i], kernel[i], strides[i], pads[i] + pads[i + spatial], dilations[i], ceil)
+            window_out(input[2 + i], kernel[i], strides[i], pads[i], pads[i + spatial], dilations[i], ceil)
             for i in range(spatial)
         ]
         if min(out, default=1) < 1:

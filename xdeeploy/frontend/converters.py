@@ -189,6 +189,21 @@ def unary(ctx: NodeContext) -> Sequence[SSAValue]:
     return ctx.emit(_UNARY[ctx.node.op_type](ctx.input(0))).results
 
 
+@converts("Swish")
+def swish(ctx: NodeContext) -> Sequence[SSAValue]:
+    """x * sigmoid(alpha * x): SiLU for alpha = 1, else spelled out."""
+    x = ctx.input(0)
+    alpha = float(ctx.attr("alpha", 1.0))
+    if alpha == 1.0:
+        return ctx.emit(dnn.SiluOp(x)).results
+    ty = x.type
+    assert isinstance(ty, TensorType)
+    scale = ctx.emit(dnn.ConstantOp(dnn.constant_attr(np.array(alpha, dtype=np.float32)))).results[0]
+    scaled = ctx.emit(dnn.MulOp(x, scale, ty)).results[0]
+    gate = ctx.emit(dnn.SigmoidOp(scaled)).results[0]
+    return ctx.emit(dnn.MulOp(x, gate, ty)).results
+
+
 @converts("Identity", "Dropout")
 def identity(ctx: NodeContext) -> Sequence[SSAValue]:
     if ctx.node.op_type == "Dropout" and len(ctx.node.output) > 1 and ctx.node.output[1]:
@@ -318,7 +333,17 @@ def pool(ctx: NodeContext) -> Sequence[SSAValue]:
         props["dilations"] = _i64s([1] * len(kernel))
         if ctx.attr("count_include_pad", 0):
             props["count_include_pad"] = UnitAttr()
-    return ctx.emit(cls(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)).results
+    # With ceil_mode, ONNX shape inference keeps a last window that starts in the end
+    # padding while onnxruntime (and we) drop it: the result shape is computed here.
+    x = ctx.shape(0)
+    pads, strides, dilations = (list(props[k].get_values()) for k in ("pads", "strides", "dilations"))  # type: ignore[union-attr]
+    n = len(kernel)
+    spatial = [
+        dnn.window_out(x[2 + i], kernel[i], strides[i], pads[i], pads[i + n], dilations[i], "ceil_mode" in props)
+        for i in range(n)
+    ]
+    result = TensorType(ctx.out_type().element_type, [x[0], x[1], *spatial])
+    return ctx.emit(cls(operands=[ctx.input(0)], result_types=[result], properties=props)).results
 
 
 @converts("GlobalAveragePool", "GlobalMaxPool")

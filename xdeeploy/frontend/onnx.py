@@ -95,7 +95,7 @@ def _bind_dims(model: onnx.ModelProto, dims: Mapping[str, int]) -> None:
                 if d.dim_param not in dims:
                     raise DeeployError(
                         f"input '{inp.name}' has symbolic dimension '{d.dim_param}': "
-                        f"give it a value with --dim {d.dim_param}=N"
+                        f"give it a value with --dim {d.dim_param}=<size>"
                     )
                 d.dim_value = dims[d.dim_param]
             elif not d.HasField("dim_value"):
@@ -344,7 +344,9 @@ def import_model(
         arg.name_hint = sanitize_name(inp.name)
         importer.values[inp.name] = arg
 
-    for node in graph.node:
+    for k, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}#{k}"  # so that errors can point at it
         if not importer.fold(node):
             importer.convert(node)
 

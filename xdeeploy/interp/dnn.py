@@ -152,6 +152,7 @@ class DnnFunctions(InterpreterFunctions):
         out = ref.average_pool(
             args[0], kernel_shape=_ints(op.kernel_shape), strides=_ints(op.strides),
             pads=_ints(op.pads), count_include_pad=op.count_include_pad is not None,
+            ceil_mode=op.ceil_mode is not None,
         )  # fmt: skip
         return (out,)
 

@@ -467,8 +467,8 @@ def conv(
 ) -> Array:
     """ONNX Conv (NCW, NCHW, …): w is (M, C/group, k…), b is (M,).
 
-    im2col over a strided view of the padded input, then one batched matmul per
-    group (BLAS for floats); integers accumulate in int64 and are cast back.
+    im2col over a strided view of the padded input, then one matmul batched over
+    the groups (BLAS for floats); integers accumulate in int64 and are cast back.
     """
     kernel = w.shape[2:]
     nsp = _check_window_args(x, kernel, strides, pads, dilations)
@@ -525,7 +525,7 @@ def max_pool(
     ]
     # Ceil mode may let the last window run past the end padding: pad further.
     ends = [
-        builtins.max(
+        max(
             pads[nsp + i],
             (out[i] - 1) * strides[i]
             + dilations[i] * (kernel_shape[i] - 1)
@@ -554,7 +554,7 @@ def average_pool(
     The divisor counts the window's input elements, plus its padding elements when
     `count_include_pad`; window parts beyond the end padding (ceil mode) never count.
     """
-    ones = [1] * builtins.max(x.ndim - 2, 0)
+    ones = [1] * max(x.ndim - 2, 0)
     nsp = _check_window_args(x, kernel_shape, strides, pads, ones)
     sizes = x.shape[2:]
     out = [
@@ -562,9 +562,7 @@ def average_pool(
         for i in range(nsp)
     ]
     ends = [
-        builtins.max(
-            pads[nsp + i], (out[i] - 1) * strides[i] + kernel_shape[i] - sizes[i] - pads[i]
-        )
+        max(pads[nsp + i], (out[i] - 1) * strides[i] + kernel_shape[i] - sizes[i] - pads[i])
         for i in range(nsp)
     ]
     axes = tuple(range(2 + nsp, 2 + 2 * nsp))
@@ -656,7 +654,7 @@ def reduce_mean(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
     truncating toward zero, as onnxruntime does."""
     if _is_int(x.dtype):
         s = reduce_sum(x, axes=axes, keepdims=keepdims)
-        count = x.size // builtins.max(s.size, 1) if x.size else 1
+        count = x.size // max(s.size, 1) if x.size else 1
         return div(s, np.asarray(count, dtype=x.dtype))
     return np.asarray(np.mean(x, axis=_axes(axes), keepdims=keepdims, dtype=x.dtype))
 
@@ -710,7 +708,7 @@ def slice(x: Array, *, starts: Sequence[int], ends: Sequence[int], steps: Sequen
 
 
 def split(x: Array, *, axis: int, sizes: Sequence[int]) -> list[Array]:
-    if builtins.sum(sizes) != x.shape[axis]:
+    if sum(sizes) != x.shape[axis]:
         raise ValueError(f"split: sizes {list(sizes)} do not add up to {x.shape[axis]}")
     cuts = np.cumsum(sizes)[:-1]
     return list(np.split(x, cuts, axis=axis))
@@ -729,10 +727,10 @@ def pad(x: Array, *, pads: Sequence[int], value: float = 0) -> Array:
         raise ValueError(f"pad: pads need {2 * r} entries")
     begins, ends = pads[:r], pads[r:]
     crop = tuple(
-        builtins.slice(-builtins.min(b, 0), x.shape[i] + builtins.min(e, 0))
+        builtins.slice(-min(b, 0), x.shape[i] + min(e, 0))
         for i, (b, e) in enumerate(zip(begins, ends, strict=True))
     )
-    widths = [(builtins.max(b, 0), builtins.max(e, 0)) for b, e in zip(begins, ends, strict=True)]
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends, strict=True)]
     return np.pad(x[crop], widths, mode="constant", constant_values=_scalar(value, x.dtype))
 
 

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from xdeeploy.errors import DeeployError
+
+from xdeeploy.tools.diagnostics import USER_ERRORS, describe, one_line
 
 
 def _parse_dims(values: Sequence[str]) -> dict[str, int]:
@@ -51,6 +53,14 @@ def write_atomically(path: str, text: str) -> None:
 class DeeployOptMain(xDSLOptMain):
     version_format = "deeploy-opt (xdeeploy) built on xdsl {xdsl_version}"
     _buffer: _Buffer | None = None
+
+    def setup_pipeline(self) -> None:
+        try:
+            super().setup_pipeline()
+        except (ValueError, ArgSpecParseError) as e:
+            # ArgSpecParseError's text ends with the caret line and the message.
+            reason = str(e).strip().splitlines()[-1].strip().lstrip("^ ")
+            raise DeeployError(f"bad pass pipeline '{self.args.passes}': {reason}") from None
 
     def prepare_output(self) -> IO[str]:
         if self.args.output_file is None:
@@ -85,35 +95,15 @@ class DeeployOptMain(xDSLOptMain):
         self.available_frontends["onnx"] = parse_onnx
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    if isinstance(e, ParseError | DiagnosticException) and not isinstance(e, DeeployError):
-        # xDSL diagnostics print the whole module; the first line says what is wrong.
-        lines = [line for line in text.splitlines() if line.strip()]
-        text = next(
-            (line for line in lines if "rror" in line or "expected" in line),
-            lines[0] if lines else text,
-        )
-    return " ".join(text.split())
-
-
 def main(args: Sequence[str] | None = None) -> int:
-    output: str | None = None
     try:
         tool = DeeployOptMain(args=args)
-        output = tool.args.output_file
         tool.run()
-    except (
-        DeeployError,
-        DiagnosticException,
-        ParseError,
-        ArgSpecParseError,
-        ValueError,
-        OSError,
-    ) as e:
-        if output and os.path.exists(output):
-            os.remove(output)  # never leave a half-written result behind
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+        tool.commit_output()
+    except (*USER_ERRORS, ValueError) as e:
+        # A bare ValueError is xDSLOptMain's "unknown pass / file extension / option".
+        message = one_line(str(e)) if type(e) is ValueError else describe(e)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     return 0
 
