@@ -159,6 +159,13 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
         ) from None
 
 
+def _broadcast(op: Operation, *shapes: Sequence[int]) -> tuple[int, ...]:
+    try:
+        return broadcast_shapes(*shapes)
+    except VerifyException as e:
+        raise VerifyException(f"{op.name}: {e}") from None
+
+
 def _expect_shape(op: Operation, got: Sequence[int], want: Sequence[int]) -> None:
     if tuple(got) != tuple(want):
         raise VerifyException(
@@ -226,7 +233,7 @@ class ElementwiseBinaryOp(DnnOp):
         super().__init__(operands=[lhs, rhs], result_types=[result_type])
 
     def verify_(self) -> None:
-        _expect_shape(self, _shape(self.result), broadcast_shapes(_shape(self.lhs), _shape(self.rhs)))
+        _expect_shape(self, _shape(self.result), _broadcast(self, _shape(self.lhs), _shape(self.rhs)))
         if self.SAME_ELEMENT:
             _expect_same_element(self, self.lhs, self.rhs)
         out = _tensor(self.result).element_type
@@ -384,7 +391,7 @@ class WhereOp(DnnOp):
         _expect_shape(
             self,
             _shape(self.result),
-            broadcast_shapes(_shape(self.condition), _shape(self.lhs), _shape(self.rhs)),
+            _broadcast(self, _shape(self.condition), _shape(self.lhs), _shape(self.rhs)),
         )
         _expect_same_element(self, self.lhs, self.rhs, self.result)
         if _tensor(self.condition).element_type != IntegerType(1):
@@ -577,7 +584,7 @@ def matmul_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     b2 = [*b, 1] if len(b) == 1 else list(b)
     if a2[-1] != b2[-2]:
         raise VerifyException(f"matmul contraction mismatch: {list(a)} x {list(b)}")
-    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    batch = broadcast_shapes(a2[:-2], b2[:-2])  # batch dims
     out = [*batch, a2[-2], b2[-1]]
     if len(a) == 1:
         del out[-2]
@@ -599,7 +606,11 @@ class MatmulOp(DnnOp):
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def verify_(self) -> None:
-        _expect_shape(self, _shape(self.result), matmul_shape(_shape(self.lhs), _shape(self.rhs)))
+        try:
+            want = matmul_shape(_shape(self.lhs), _shape(self.rhs))
+        except VerifyException as e:
+            raise VerifyException(f"{self.name}: {e}") from None
+        _expect_shape(self, _shape(self.result), want)
 
 
 @irdl_op_definition
@@ -631,7 +642,7 @@ class GemmOp(DnnOp):
         _expect_shape(self, _shape(self.result), (m, n))
         if self.bias is not None:
             bias = _shape(self.bias)
-            if broadcast_shapes(bias, (m, n)) != (m, n):
+            if _broadcast(self, bias, (m, n)) != (m, n):
                 raise VerifyException(f"dnn.gemm: bias {list(bias)} does not broadcast to {[m, n]}")
 
 
@@ -789,7 +800,11 @@ class NormOp(DnnOp):
         x = _shape(self.operands[0])
         normalized = x[self.axis.value.data :]
         p = _shape(param)
-        if broadcast_shapes(p, normalized) != tuple(normalized):
+        try:
+            fits = broadcast_shapes(p, normalized) == tuple(normalized)
+        except VerifyException:
+            fits = False
+        if not fits:
             raise VerifyException(
                 f"{self.name}: parameter {list(p)} does not broadcast to the normalised dims {list(normalized)}"
             )
@@ -928,7 +943,7 @@ class ExpandOp(DnnOp):
 
     def verify_(self) -> None:
         out = _shape(self.result)
-        if broadcast_shapes(_shape(self.input), out) != out:
+        if _broadcast(self, _shape(self.input), out) != out:
             raise VerifyException("dnn.expand: the input does not broadcast to the result shape")
         _expect_same_element(self, self.input, self.result)
 

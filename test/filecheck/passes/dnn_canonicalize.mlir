@@ -1,0 +1,58 @@
+// dnn-canonicalize removes identity reshapes/transposes, merges chains of them, and
+// computes ops whose operands are all constants; what becomes dead is erased.
+// RUN: deeploy-opt %s -p dnn-canonicalize | filecheck %s
+
+// CHECK-LABEL: func.func @identities
+// CHECK-SAME:    (%x: tensor<2x3xf32>)
+// CHECK-NEXT:    func.return %x : tensor<2x3xf32>
+func.func @identities(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %r = dnn.reshape %x : tensor<2x3xf32> -> tensor<2x3xf32>
+  %t = dnn.transpose %r {perm = array<i64: 0, 1>} : tensor<2x3xf32> -> tensor<2x3xf32>
+  func.return %t : tensor<2x3xf32>
+}
+
+// A transpose of a transpose is one transpose with the composed permutation, and
+// two that cancel disappear.
+// CHECK-LABEL: func.func @transpose_chain
+// CHECK-NEXT:    %t2 = dnn.transpose %x {perm = array<i64: 2, 0, 1>} : tensor<2x3x4xf32> -> tensor<4x2x3xf32>
+// CHECK-NEXT:    func.return %t2, %x : tensor<4x2x3xf32>, tensor<2x3x4xf32>
+func.func @transpose_chain(%x: tensor<2x3x4xf32>) -> (tensor<4x2x3xf32>, tensor<2x3x4xf32>) {
+  %t1 = dnn.transpose %x {perm = array<i64: 1, 0, 2>} : tensor<2x3x4xf32> -> tensor<3x2x4xf32>
+  %t2 = dnn.transpose %t1 {perm = array<i64: 2, 1, 0>} : tensor<3x2x4xf32> -> tensor<4x2x3xf32>
+  %u1 = dnn.transpose %x {perm = array<i64: 1, 2, 0>} : tensor<2x3x4xf32> -> tensor<3x4x2xf32>
+  %u2 = dnn.transpose %u1 {perm = array<i64: 2, 0, 1>} : tensor<3x4x2xf32> -> tensor<2x3x4xf32>
+  func.return %t2, %u2 : tensor<4x2x3xf32>, tensor<2x3x4xf32>
+}
+
+// CHECK-LABEL: func.func @reshape_chain
+// CHECK-NEXT:    %b = dnn.reshape %x : tensor<2x6xf32> -> tensor<12xf32>
+// CHECK-NEXT:    func.return %b
+func.func @reshape_chain(%x: tensor<2x6xf32>) -> tensor<12xf32> {
+  %a = dnn.reshape %x : tensor<2x6xf32> -> tensor<3x4xf32>
+  %b = dnn.reshape %a : tensor<3x4xf32> -> tensor<12xf32>
+  func.return %b : tensor<12xf32>
+}
+
+// Constant operands: the ops are computed at compile time (sqrt(4) = 2, 2 + 1 = 3).
+// CHECK-LABEL: func.func @fold
+// CHECK-NEXT:    %s = dnn.constant dense<[3.000000e+00, 4.000000e+00]> : tensor<2xf32>
+// CHECK-NEXT:    %y = dnn.mul %x, %s : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:    func.return %y
+func.func @fold(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %c = dnn.constant dense<[4.0, 9.0]> : tensor<2xf32>
+  %one = dnn.constant dense<1.0> : tensor<2xf32>
+  %r = dnn.sqrt %c : tensor<2xf32>
+  %s = dnn.add %r, %one : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %y = dnn.mul %x, %s : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  func.return %y : tensor<2xf32>
+}
+
+// Ops fed by a function argument stay, as do non-identity reshapes.
+// CHECK-LABEL: func.func @keep
+// CHECK-NEXT:    %r = dnn.reshape %x
+// CHECK-NEXT:    %e = dnn.exp %r
+func.func @keep(%x: tensor<2x3xf32>) -> tensor<6xf32> {
+  %r = dnn.reshape %x : tensor<2x3xf32> -> tensor<6xf32>
+  %e = dnn.exp %r : tensor<6xf32>
+  func.return %e : tensor<6xf32>
+}
