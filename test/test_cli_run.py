@@ -15,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from xdeeploy.errors import DeeployError
+from xdeeploy.frontend.onnx import load_model
 from xdeeploy.tools import deeploy, engines
 from xdeeploy.tools.cases import (
     ExpectedOutput,
@@ -24,7 +25,6 @@ from xdeeploy.tools.cases import (
     compare_output,
     discover_cases,
     infer_input_type,
-    load_model,
     load_npz,
     parse_input_type,
 )
@@ -240,7 +240,7 @@ def test_reference_truncated_onnx_is_one_line(tmp_path: Path) -> None:
         "reference", "cut.onnx", "--inputs", "add/inputs.npz", "-o", "o.npz", cwd=tmp_path
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cut.onnx: ")
+    assert result.stderr.startswith("error: 'cut.onnx' is not a valid ONNX model")
     assert len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o.npz").exists()
@@ -420,7 +420,7 @@ def test_discovery_rejects_missing_path(tmp_path: Path) -> None:
 
 def test_load_model_empty_file(tmp_path: Path) -> None:
     (tmp_path / "e.onnx").write_bytes(b"")
-    with pytest.raises(DeeployError, match="no graph outputs"):
+    with pytest.raises(DeeployError, match="holds no ONNX graph"):
         load_model(tmp_path / "e.onnx")
 
 

@@ -32,9 +32,9 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
+    ParsePropInAttrDict,
     VarConstraint,
     base,
-    ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
@@ -129,7 +129,7 @@ def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr | WeightsAttr:
     if array.size <= INLINE_LIMIT:
         flat = array.reshape(-1)
         values = [bool(v) for v in flat] if array.dtype == np.bool_ else flat.tolist()
-        return DenseIntOrFPElementsAttr.from_list(ty, values)
+        return DenseIntOrFPElementsAttr.from_list(ty, values)  # pyright: ignore[reportCallIssue, reportArgumentType]
     from xdeeploy.weights import save
 
     return WeightsAttr(save(array), ty)
@@ -184,7 +184,7 @@ def _axis(op: Operation, axis: int, rank: int) -> None:
         raise VerifyException(f"{op.name}: axis {axis} out of range for rank {rank}")
 
 
-def _ints(attr: DenseArrayBase | None) -> tuple[int, ...]:
+def _ints(attr: DenseArrayBase[I64] | None) -> tuple[int, ...]:
     return () if attr is None else tuple(int(v) for v in attr.get_values())
 
 
@@ -217,6 +217,7 @@ class ElementwiseUnaryOp(DnnOp):
             operands=[input], result_types=[SSAValue.get(input).type], properties=props
         )
 
+
 class ElementwiseBinaryOp(DnnOp):
     """Binary op with ONNX (numpy) broadcasting; operands share an element type."""
 
@@ -229,11 +230,15 @@ class ElementwiseBinaryOp(DnnOp):
     SAME_ELEMENT: ClassVar[bool] = True
     BOOLEAN_RESULT: ClassVar[bool] = False
 
-    def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: TensorType):
+    def __init__(
+        self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: TensorType
+    ):
         super().__init__(operands=[lhs, rhs], result_types=[result_type])
 
     def verify_(self) -> None:
-        _expect_shape(self, _shape(self.result), _broadcast(self, _shape(self.lhs), _shape(self.rhs)))
+        _expect_shape(
+            self, _shape(self.result), _broadcast(self, _shape(self.lhs), _shape(self.rhs))
+        )
         if self.SAME_ELEMENT:
             _expect_same_element(self, self.lhs, self.rhs)
         out = _tensor(self.result).element_type
@@ -254,7 +259,13 @@ class ReduceOp(DnnOp):
 
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, input: SSAValue | Operation, axes: Sequence[int], keepdims: bool, result_type: TensorType):
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        axes: Sequence[int],
+        keepdims: bool,
+        result_type: TensorType,
+    ):
         props: dict[str, Attribute] = {"axes": _i64s(axes)}
         if keepdims:
             props["keepdims"] = UnitAttr()
@@ -267,9 +278,7 @@ class ReduceOp(DnnOp):
             raise VerifyException(f"{self.name}: axes must be sorted and unique")
         for a in axes:
             _axis(self, a, len(shape))
-        want = [
-            (1 if self.keepdims else None) if i in axes else d for i, d in enumerate(shape)
-        ]
+        want = [(1 if self.keepdims else None) if i in axes else d for i, d in enumerate(shape)]
         _expect_shape(self, _shape(self.result), [d for d in want if d is not None])
         _expect_same_element(self, self.input, self.result)
 
@@ -385,7 +394,9 @@ class WhereOp(DnnOp):
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
 
-    assembly_format = "$condition `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+    assembly_format = (
+        "$condition `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+    )
 
     def verify_(self) -> None:
         _expect_shape(
@@ -647,7 +658,13 @@ class GemmOp(DnnOp):
 
 
 def window_out(
-    size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int, ceil: bool = False
+    size: int,
+    kernel: int,
+    stride: int,
+    pad_begin: int,
+    pad_end: int,
+    dilation: int,
+    ceil: bool = False,
 ) -> int:
     """Output length of a sliding window (conv/pool) along one axis."""
     span = dilation * (kernel - 1) + 1
@@ -665,17 +682,26 @@ class WindowOp(DnnOp):
     pads = prop_def(DenseArrayBase[I64])
     dilations = prop_def(DenseArrayBase[I64])
 
-    def window_shape(self, input: Sequence[int], kernel: Sequence[int], ceil: bool = False) -> list[int]:
+    def window_shape(
+        self, input: Sequence[int], kernel: Sequence[int], ceil: bool = False
+    ) -> list[int]:
         spatial = len(input) - 2
         strides, pads, dilations = _ints(self.strides), _ints(self.pads), _ints(self.dilations)
-        if len(kernel) != spatial or len(strides) != spatial or len(dilations) != spatial or len(pads) != 2 * spatial:
+        if (
+            len(kernel) != spatial
+            or len(strides) != spatial
+            or len(dilations) != spatial
+            or len(pads) != 2 * spatial
+        ):
             raise VerifyException(
                 f"{self.name}: kernel/strides/dilations need {spatial} entries and pads {2 * spatial}"
             )
         if min(strides + dilations, default=1) < 1 or min(pads, default=0) < 0:
             raise VerifyException(f"{self.name}: strides/dilations must be >= 1 and pads >= 0")
         out = [
-            window_out(input[2 + i], kernel[i], strides[i], pads[i], pads[i + spatial], dilations[i], ceil)
+            window_out(
+                input[2 + i], kernel[i], strides[i], pads[i], pads[i + spatial], dilations[i], ceil
+            )
             for i in range(spatial)
         ]
         if min(out, default=1) < 1:
@@ -839,7 +865,9 @@ class RmsNormOp(NormOp):
     scale = opt_operand_def(TensorType)
     result = result_def(TensorType)
 
-    assembly_format = "$input (`,` $scale^)? attr-dict `:` type($input) (`,` type($scale)^)? `->` type($result)"
+    assembly_format = (
+        "$input (`,` $scale^)? attr-dict `:` type($input) (`,` type($scale)^)? `->` type($result)"
+    )
 
     def verify_(self) -> None:
         super().verify_()
@@ -906,7 +934,9 @@ class TransposeOp(DnnOp):
     def verify_(self) -> None:
         x, perm = _shape(self.input), _ints(self.perm)
         if sorted(perm) != list(range(len(x))):
-            raise VerifyException(f"dnn.transpose: {list(perm)} is not a permutation of rank {len(x)}")
+            raise VerifyException(
+                f"dnn.transpose: {list(perm)} is not a permutation of rank {len(x)}"
+            )
         _expect_shape(self, _shape(self.result), [x[p] for p in perm])
         _expect_same_element(self, self.input, self.result)
 
@@ -965,8 +995,12 @@ class ConcatOp(DnnOp):
         axis = self.axis.value.data
         _axis(self, axis, len(shapes[0]))
         for s in shapes:
-            if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
-                raise VerifyException(f"dnn.concat: shapes {[list(s) for s in shapes]} differ off axis {axis}")
+            if len(s) != len(shapes[0]) or any(
+                a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis
+            ):
+                raise VerifyException(
+                    f"dnn.concat: shapes {[list(s) for s in shapes]} differ off axis {axis}"
+                )
         want = list(shapes[0])
         want[axis] = sum(s[axis] for s in shapes)
         _expect_shape(self, _shape(self.result), want)
@@ -994,7 +1028,10 @@ class SliceOp(DnnOp):
             raise VerifyException(f"dnn.slice: starts/ends/steps need {len(x)} entries")
         if 0 in steps:
             raise VerifyException("dnn.slice: steps must be non-zero")
-        want = [len(range(*slice(b, e, s).indices(d))) for b, e, s, d in zip(starts, ends, steps, x)]
+        want = [
+            len(range(*slice(b, e, s).indices(d)))
+            for b, e, s, d in zip(starts, ends, steps, x, strict=True)
+        ]
         _expect_shape(self, _shape(self.result), want)
         _expect_same_element(self, self.input, self.result)
 
@@ -1017,9 +1054,13 @@ class SplitOp(DnnOp):
         _axis(self, axis, len(x))
         shapes = [_shape(r) for r in self.outputs]
         if sum(s[axis] for s in shapes) != x[axis] or any(
-            len(s) != len(x) or any(a != b for i, (a, b) in enumerate(zip(s, x)) if i != axis) for s in shapes
+            len(s) != len(x)
+            or any(a != b for i, (a, b) in enumerate(zip(s, x, strict=True)) if i != axis)
+            for s in shapes
         ):
-            raise VerifyException(f"dnn.split: results {[list(s) for s in shapes]} do not tile {list(x)}")
+            raise VerifyException(
+                f"dnn.split: results {[list(s) for s in shapes]} do not tile {list(x)}"
+            )
 
 
 @irdl_op_definition
@@ -1039,21 +1080,69 @@ class PadOp(DnnOp):
         x, pads = _shape(self.input), _ints(self.pads)
         if len(pads) != 2 * len(x):
             raise VerifyException(f"dnn.pad: pads need {2 * len(x)} entries")
-        _expect_shape(self, _shape(self.result), [d + pads[i] + pads[i + len(x)] for i, d in enumerate(x)])
+        _expect_shape(
+            self, _shape(self.result), [d + pads[i] + pads[i + len(x)] for i, d in enumerate(x)]
+        )
 
 
 DNN = Dialect(
     "dnn",
     [
         ConstantOp,
-        AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, EqualOp, LessOp, GreaterOp, WhereOp,
-        SqrtOp, NegOp, AbsOp, ExpOp, LogOp, ErfOp, TanhOp, ReluOp, SigmoidOp, SiluOp,
-        ReciprocalOp, CosOp, SinOp, FloorOp, CeilOp, RoundOp, HardSwishOp, GeluOp,
-        HardSigmoidOp, LeakyReluOp, ClipOp, CastOp,
-        MatmulOp, GemmOp, ConvOp, MaxPoolOp, AveragePoolOp,
-        SoftmaxOp, LogSoftmaxOp, LayerNormOp, RmsNormOp,
-        ReduceMeanOp, ReduceSumOp, ReduceMaxOp, ReduceMinOp,
-        GatherOp, TransposeOp, ReshapeOp, ExpandOp, ConcatOp, SliceOp, SplitOp, PadOp,
+        AddOp,
+        SubOp,
+        MulOp,
+        DivOp,
+        PowOp,
+        MaxOp,
+        MinOp,
+        EqualOp,
+        LessOp,
+        GreaterOp,
+        WhereOp,
+        SqrtOp,
+        NegOp,
+        AbsOp,
+        ExpOp,
+        LogOp,
+        ErfOp,
+        TanhOp,
+        ReluOp,
+        SigmoidOp,
+        SiluOp,
+        ReciprocalOp,
+        CosOp,
+        SinOp,
+        FloorOp,
+        CeilOp,
+        RoundOp,
+        HardSwishOp,
+        GeluOp,
+        HardSigmoidOp,
+        LeakyReluOp,
+        ClipOp,
+        CastOp,
+        MatmulOp,
+        GemmOp,
+        ConvOp,
+        MaxPoolOp,
+        AveragePoolOp,
+        SoftmaxOp,
+        LogSoftmaxOp,
+        LayerNormOp,
+        RmsNormOp,
+        ReduceMeanOp,
+        ReduceSumOp,
+        ReduceMaxOp,
+        ReduceMinOp,
+        GatherOp,
+        TransposeOp,
+        ReshapeOp,
+        ExpandOp,
+        ConcatOp,
+        SliceOp,
+        SplitOp,
+        PadOp,
     ],  # fmt: skip
     [WeightsAttr],
 )

@@ -172,7 +172,9 @@ def _broadcast_type(a: SSAValue, b: SSAValue) -> TensorType:
 
 @converts("Where")
 def where(ctx: NodeContext) -> Sequence[SSAValue]:
-    op = dnn.WhereOp(operands=[ctx.input(0), ctx.input(1), ctx.input(2)], result_types=[ctx.out_type()])
+    op = dnn.WhereOp(
+        operands=[ctx.input(0), ctx.input(1), ctx.input(2)], result_types=[ctx.out_type()]
+    )
     return ctx.emit(op).results
 
 
@@ -198,7 +200,9 @@ def swish(ctx: NodeContext) -> Sequence[SSAValue]:
         return ctx.emit(dnn.SiluOp(x)).results
     ty = x.type
     assert isinstance(ty, TensorType)
-    scale = ctx.emit(dnn.ConstantOp(dnn.constant_attr(np.array(alpha, dtype=np.float32)))).results[0]
+    scale = ctx.emit(dnn.ConstantOp(dnn.constant_attr(np.array(alpha, dtype=np.float32)))).results[
+        0
+    ]
     scaled = ctx.emit(dnn.MulOp(x, scale, ty)).results[0]
     gate = ctx.emit(dnn.SigmoidOp(scaled)).results[0]
     return ctx.emit(dnn.MulOp(x, gate, ty)).results
@@ -225,7 +229,9 @@ def gelu(ctx: NodeContext) -> Sequence[SSAValue]:
 
 @converts("HardSigmoid")
 def hardsigmoid(ctx: NodeContext) -> Sequence[SSAValue]:
-    op = dnn.HardSigmoidOp(ctx.input(0), alpha=_f32(ctx.attr("alpha", 0.2)), beta=_f32(ctx.attr("beta", 0.5)))
+    op = dnn.HardSigmoidOp(
+        ctx.input(0), alpha=_f32(ctx.attr("alpha", 0.2)), beta=_f32(ctx.attr("beta", 0.5))
+    )
     return ctx.emit(op).results
 
 
@@ -281,8 +287,23 @@ def gemm(ctx: NodeContext) -> Sequence[SSAValue]:
     return ctx.emit(op).results
 
 
-def _window_props(ctx: NodeContext, kernel: Sequence[int]) -> dict[str, Attribute]:
-    """strides/pads/dilations with ONNX defaults; auto_pad resolved to explicit pads."""
+@dataclass(frozen=True)
+class Window:
+    """strides/pads/dilations with ONNX defaults, auto_pad resolved to explicit pads."""
+
+    strides: list[int]
+    pads: list[int]
+    dilations: list[int]
+
+    def props(self) -> dict[str, Attribute]:
+        return {
+            "strides": _i64s(self.strides),
+            "pads": _i64s(self.pads),
+            "dilations": _i64s(self.dilations),
+        }
+
+
+def _window(ctx: NodeContext, kernel: Sequence[int]) -> Window:
     spatial = len(kernel)
     strides = list(ctx.attr("strides", [1] * spatial))
     dilations = list(ctx.attr("dilations", [1] * spatial))
@@ -293,23 +314,27 @@ def _window_props(ctx: NodeContext, kernel: Sequence[int]) -> dict[str, Attribut
         pads = [0] * 2 * spatial
         for i in range(spatial):
             out = -(-in_shape[i] // strides[i])
-            total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - in_shape[i])
+            total = max(
+                0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - in_shape[i]
+            )
             small, big = total // 2, total - total // 2
             pads[i], pads[i + spatial] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
     elif auto_pad == "VALID":
         pads = [0] * 2 * spatial
     elif auto_pad != "NOTSET":
         raise ctx.error(f"auto_pad = '{auto_pad}' is not supported")
-    return {"strides": _i64s(strides), "pads": _i64s(pads), "dilations": _i64s(dilations)}
+    return Window(strides, pads, dilations)
 
 
 @converts("Conv")
 def conv(ctx: NodeContext) -> Sequence[SSAValue]:
     kernel = ctx.attr("kernel_shape") or list(ctx.shape(1)[2:])
-    props = _window_props(ctx, kernel)
+    props = _window(ctx, kernel).props()
     props["group"] = _int(ctx.attr("group", 1))
     operands = [[ctx.input(0)], [ctx.input(1)], [ctx.input(2)] if ctx.has_input(2) else []]
-    return ctx.emit(dnn.ConvOp(operands=operands, result_types=[ctx.out_type()], properties=props)).results
+    return ctx.emit(
+        dnn.ConvOp(operands=operands, result_types=[ctx.out_type()], properties=props)
+    ).results
 
 
 @converts("MaxPool", "AveragePool")
@@ -318,31 +343,34 @@ def pool(ctx: NodeContext) -> Sequence[SSAValue]:
         raise ctx.error("the Indices output of MaxPool is not supported")
     if ctx.attr("storage_order", 0):
         raise ctx.error("storage_order = 1 is not supported")
+    is_max = ctx.node.op_type == "MaxPool"
+    if not is_max and any(d != 1 for d in ctx.attr("dilations", [1])):
+        raise ctx.error("dilated AveragePool is not supported")
     kernel = list(ctx.attr("kernel_shape"))
-    props = _window_props(ctx, kernel)
-    props["kernel_shape"] = _i64s(kernel)
-    if ctx.attr("ceil_mode", 0):
+    window = _window(ctx, kernel)
+    ceil = bool(ctx.attr("ceil_mode", 0))
+    props = window.props() | {"kernel_shape": _i64s(kernel)}
+    if ceil:
         props["ceil_mode"] = UnitAttr()
-    if ctx.node.op_type == "MaxPool":
-        cls: type[dnn.WindowOp] = dnn.MaxPoolOp
-    else:
-        cls = dnn.AveragePoolOp
-        if any(d != 1 for d in ctx.attr("dilations", [1])):
-            raise ctx.error("dilated AveragePool is not supported")
-        del props["dilations"]
-        props["dilations"] = _i64s([1] * len(kernel))
-        if ctx.attr("count_include_pad", 0):
-            props["count_include_pad"] = UnitAttr()
+    if not is_max and ctx.attr("count_include_pad", 0):
+        props["count_include_pad"] = UnitAttr()
     # With ceil_mode, ONNX shape inference keeps a last window that starts in the end
     # padding while onnxruntime (and we) drop it: the result shape is computed here.
-    x = ctx.shape(0)
-    pads, strides, dilations = (list(props[k].get_values()) for k in ("pads", "strides", "dilations"))  # type: ignore[union-attr]
-    n = len(kernel)
+    x, n = ctx.shape(0), len(kernel)
     spatial = [
-        dnn.window_out(x[2 + i], kernel[i], strides[i], pads[i], pads[i + n], dilations[i], "ceil_mode" in props)
+        dnn.window_out(
+            x[2 + i],
+            kernel[i],
+            window.strides[i],
+            window.pads[i],
+            window.pads[i + n],
+            window.dilations[i],
+            ceil,
+        )  # fmt: skip
         for i in range(n)
     ]
     result = TensorType(ctx.out_type().element_type, [x[0], x[1], *spatial])
+    cls = dnn.MaxPoolOp if is_max else dnn.AveragePoolOp
     return ctx.emit(cls(operands=[ctx.input(0)], result_types=[result], properties=props)).results
 
 
@@ -362,9 +390,13 @@ def softmax(ctx: NodeContext) -> Sequence[SSAValue]:
     rank = len(ctx.shape(0))
     axis = ctx.axis(ctx.attr("axis", -1 if ctx.opset >= 13 else 1), rank)
     if ctx.opset < 13 and axis != rank - 1:
-        raise ctx.error(f"opset {ctx.opset} Softmax over axis {axis} (not the last) is not supported")
+        raise ctx.error(
+            f"opset {ctx.opset} Softmax over axis {axis} (not the last) is not supported"
+        )
     cls = dnn.SoftmaxOp if ctx.node.op_type == "Softmax" else dnn.LogSoftmaxOp
-    op = cls(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties={"axis": _int(axis)})
+    op = cls(
+        operands=[ctx.input(0)], result_types=[ctx.out_type()], properties={"axis": _int(axis)}
+    )
     return ctx.emit(op).results
 
 
@@ -377,7 +409,9 @@ def layer_norm(ctx: NodeContext) -> Sequence[SSAValue]:
     axis = ctx.axis(ctx.attr("axis", -1), len(ctx.shape(0)))
     props = {"axis": _int(axis), "epsilon": _f32(ctx.attr("epsilon", 1e-5))}
     operands = [[ctx.input(0)], [ctx.input(1)], [ctx.input(2)] if ctx.has_input(2) else []]
-    return ctx.emit(dnn.LayerNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)).results
+    return ctx.emit(
+        dnn.LayerNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)
+    ).results
 
 
 @converts("RMSNorm")
@@ -388,7 +422,9 @@ def rms_norm(ctx: NodeContext) -> Sequence[SSAValue]:
     default = 1e-6 if ctx.node.op_type == "RMSNorm" else 1e-5
     props = {"axis": _int(axis), "epsilon": _f32(ctx.attr("eps", ctx.attr("epsilon", default)))}
     operands = [[ctx.input(0)], [ctx.input(1)] if ctx.has_input(1) else []]
-    return ctx.emit(dnn.RmsNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)).results
+    return ctx.emit(
+        dnn.RmsNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)
+    ).results
 
 
 _REDUCE: dict[str, type[dnn.ReduceOp]] = {
@@ -423,7 +459,9 @@ def reduce(ctx: NodeContext) -> Sequence[SSAValue]:
 def gather(ctx: NodeContext) -> Sequence[SSAValue]:
     axis = ctx.axis(ctx.attr("axis", 0), len(ctx.shape(0)))
     op = dnn.GatherOp(
-        operands=[ctx.input(0), ctx.input(1)], result_types=[ctx.out_type()], properties={"axis": _int(axis)}
+        operands=[ctx.input(0), ctx.input(1)],
+        result_types=[ctx.out_type()],
+        properties={"axis": _int(axis)},
     )
     return ctx.emit(op).results
 
@@ -432,7 +470,9 @@ def gather(ctx: NodeContext) -> Sequence[SSAValue]:
 def transpose(ctx: NodeContext) -> Sequence[SSAValue]:
     rank = len(ctx.shape(0))
     perm = ctx.attr("perm", list(reversed(range(rank))))
-    op = dnn.TransposeOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties={"perm": _i64s(perm)})
+    op = dnn.TransposeOp(
+        operands=[ctx.input(0)], result_types=[ctx.out_type()], properties={"perm": _i64s(perm)}
+    )
     return ctx.emit(op).results
 
 
@@ -455,7 +495,9 @@ def expand(ctx: NodeContext) -> Sequence[SSAValue]:
 def concat(ctx: NodeContext) -> Sequence[SSAValue]:
     inputs = [ctx.input(i) for i in range(ctx.n_inputs) if ctx.has_input(i)]
     axis = ctx.axis(ctx.attr("axis"), len(ctx.shape(0)))
-    op = dnn.ConcatOp(operands=[inputs], result_types=[ctx.out_type()], properties={"axis": _int(axis)})
+    op = dnn.ConcatOp(
+        operands=[inputs], result_types=[ctx.out_type()], properties={"axis": _int(axis)}
+    )
     return ctx.emit(op).results
 
 
@@ -481,7 +523,9 @@ def slice_(ctx: NodeContext) -> Sequence[SSAValue]:
         if st2 < 0 and e2 < 0:
             full_ends[a] = -shape[a] - 1  # "before the first element" for negative steps
     props = {"starts": _i64s(full_starts), "ends": _i64s(full_ends), "steps": _i64s(full_steps)}
-    return ctx.emit(dnn.SliceOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)).results
+    return ctx.emit(
+        dnn.SliceOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)
+    ).results
 
 
 @converts("Split")
@@ -511,4 +555,6 @@ def pad(ctx: NodeContext) -> Sequence[SSAValue]:
     props: dict[str, Attribute] = {"pads": _i64s(pads)}
     if value != 0.0:
         props["value"] = _f32(value)
-    return ctx.emit(dnn.PadOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)).results
+    return ctx.emit(
+        dnn.PadOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)
+    ).results

@@ -41,7 +41,13 @@ FOLD_LIMIT = 1 << 22
 
 MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
 
-_NON_FOLDABLE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"}
+_NON_FOLDABLE = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+}
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
@@ -60,14 +66,45 @@ def load_model_bytes(data: bytes, path: str | Path) -> onnx.ModelProto:
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as e:
-        raise DeeployError(f"'{p}' is not a valid ONNX model ({type(e).__name__}): is the file truncated?") from None
+        raise DeeployError(
+            f"'{p}' is not a valid ONNX model ({type(e).__name__}): is the file truncated?"
+        ) from None
     if not model.HasField("graph") or not model.graph.node:
         raise DeeployError(f"'{p}' holds no ONNX graph: is it an ONNX model?")
+    _check_model_complete(p, model)
     try:
         onnx.load_external_data_for_model(model, str(p.parent))
     except (OSError, ValueError) as e:
         raise DeeployError(f"'{p}': cannot load its external data: {e}") from None
     return model
+
+
+def _check_model_complete(path: Path, model: onnx.ModelProto) -> None:
+    """Catch files protobuf parses without complaint though they are not whole models.
+
+    An empty file parses as an empty model, and a file cut at a field boundary parses
+    as a model missing its tail (nodes, initializers or outputs).
+    """
+    graph = model.graph
+    if not graph.output:
+        raise DeeployError(f"'{path}': ONNX model has no graph outputs; is the file truncated?")
+    known = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    known |= {t.values.name for t in graph.sparse_initializer}
+    for node in graph.node:
+        known.update(node.output)
+    for node in graph.node:
+        missing = [name for name in node.input if name and name not in known]
+        if missing:
+            raise DeeployError(
+                f"'{path}': node {node.name or node.op_type!r} ({node.op_type}) reads "
+                f"{missing[0]!r}, which nothing defines; is the file truncated?"
+            )
+    for out in graph.output:
+        if out.name not in known:
+            raise DeeployError(
+                f"'{path}': graph output {out.name!r} is not produced by any node; "
+                "is the file truncated?"
+            )
 
 
 def sanitize_name(name: str) -> str:
@@ -108,7 +145,9 @@ def _first_versions() -> dict[str, int]:
     first: dict[str, int] = {}
     for schema in onnx.defs.get_all_schemas_with_history():
         if schema.domain == "":
-            first[schema.name] = min(first.get(schema.name, schema.since_version), schema.since_version)
+            first[schema.name] = min(
+                first.get(schema.name, schema.since_version), schema.since_version
+            )
     return first
 
 
@@ -123,7 +162,10 @@ def _raise_opset_to_ops_used(model: onnx.ModelProto) -> int:
         return MAX_OPSET
     declared = imports[0].version
     first = _first_versions()
-    needed = max((first.get(n.op_type, 0) for n in model.graph.node if n.domain in ("", "ai.onnx")), default=0)
+    needed = max(
+        (first.get(n.op_type, 0) for n in model.graph.node if n.domain in ("", "ai.onnx")),
+        default=0,
+    )
     if needed > declared:
         imports[0].version = needed
     return imports[0].version
@@ -150,7 +192,9 @@ def _drop_annotations(model: onnx.ModelProto, opset: int) -> None:
             node.attribute.extend(kept)
 
 
-def check_and_infer(model: onnx.ModelProto, dims: Mapping[str, int] | None = None) -> onnx.ModelProto:
+def check_and_infer(
+    model: onnx.ModelProto, dims: Mapping[str, int] | None = None
+) -> onnx.ModelProto:
     """Checker + strict shape inference with Deeploy's custom ops registered."""
     register_custom_schemas()
     _check_opsets(model)
@@ -161,7 +205,9 @@ def check_and_infer(model: onnx.ModelProto, dims: Mapping[str, int] | None = Non
     except onnx.checker.ValidationError as e:
         raise DeeployError(f"invalid ONNX model: {_first_line(str(e))}") from None
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        return onnx.shape_inference.infer_shapes(
+            model, check_type=True, strict_mode=True, data_prop=True
+        )
     except (onnx.shape_inference.InferenceError, RuntimeError) as e:
         raise DeeployError(f"ONNX shape inference failed: {_first_line(str(e))}") from None
 
@@ -188,7 +234,7 @@ class Importer:
         for init in self.graph.initializer:
             self.consts[init.name] = numpy_helper.to_array(init)
         for sparse in self.graph.sparse_initializer:
-            self.consts[sparse.values.name] = numpy_helper.to_array(onnx.numpy_helper.to_array(sparse))
+            self.consts[sparse.values.name] = _densify(sparse)
 
     @property
     def builder(self) -> Builder:
@@ -204,10 +250,14 @@ class Importer:
             return TensorType(self._elem(arr.dtype, name, where), list(arr.shape))
         ty = self.types.get(name)
         if ty is None or not ty.HasField("tensor_type"):
-            raise DeeployError(f"{where}the type of '{name}' is unknown; give the model static shapes")
+            raise DeeployError(
+                f"{where}the type of '{name}' is unknown; give the model static shapes"
+            )
         tt = ty.tensor_type
         if not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
-            raise DeeployError(f"{where}'{name}' has no static shape; give the model static shapes or pass --dim")
+            raise DeeployError(
+                f"{where}'{name}' has no static shape; give the model static shapes or pass --dim"
+            )
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type) if tt.elem_type else None
         if dtype is None:
             raise DeeployError(f"{where}'{name}' has no element type")
@@ -218,21 +268,27 @@ class Importer:
         try:
             return element_type(dtype)
         except KeyError:
-            raise DeeployError(f"{where}'{name}' has element type {dtype}, which is not supported") from None
+            raise DeeployError(
+                f"{where}'{name}' has element type {dtype}, which is not supported"
+            ) from None
 
     def value(self, name: str) -> SSAValue:
         """The SSA value of `name`, materialising a `dnn.constant` on first use."""
         if name in self.values:
             return self.values[name]
         if name not in self.consts:
-            raise DeeployError(f"value '{name}' is used before it is defined (is the graph sorted?)")
+            raise DeeployError(
+                f"value '{name}' is used before it is defined (is the graph sorted?)"
+            )
         op = dnn.ConstantOp(self.constant_attr(self.consts[name], name))
         op.result.name_hint = sanitize_name(name)
         self.builder.insert(op)
         self.values[name] = op.result
         return op.result
 
-    def constant_attr(self, arr: np.ndarray, name: str) -> DenseIntOrFPElementsAttr | dnn.WeightsAttr:
+    def constant_attr(
+        self, arr: np.ndarray, name: str
+    ) -> DenseIntOrFPElementsAttr | dnn.WeightsAttr:
         self._elem(arr.dtype, name, "")  # names the value when its dtype is unsupported
         return dnn.constant_attr(arr)
 
@@ -257,7 +313,9 @@ class Importer:
         if sum(self.consts[i].size for i in inputs) > FOLD_LIMIT:
             return False
         try:
-            outputs = _evaluate(node, [self.consts.get(i) if i else None for i in node.input], self.opsets)
+            outputs = _evaluate(
+                node, [self.consts.get(i) if i else None for i in node.input], self.opsets
+            )
         except Exception:  # noqa: BLE001 - the op is then imported and computed at run time
             return False
         for name, arr in zip(node.output, outputs, strict=False):
@@ -280,8 +338,23 @@ class Importer:
         for name, value in zip(outputs, results, strict=False):
             if name and value is not None:
                 self.values[name] = value
-                if value.owner is not None and not isinstance(value.owner, Block) and value.name_hint is None:
+                if (
+                    value.owner is not None
+                    and not isinstance(value.owner, Block)
+                    and value.name_hint is None
+                ):
                     value.name_hint = sanitize_name(name)
+
+
+def _densify(sparse: onnx.SparseTensorProto) -> np.ndarray:
+    values = numpy_helper.to_array(sparse.values)
+    indices = numpy_helper.to_array(sparse.indices)
+    dense = np.zeros(tuple(sparse.dims), dtype=values.dtype)
+    if indices.ndim == 1:  # linear indices into the flattened tensor
+        dense.reshape(-1)[indices] = values
+    else:  # one coordinate tuple per value
+        dense[tuple(indices.T)] = values
+    return dense
 
 
 def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -300,25 +373,37 @@ def _constant_node_value(node: onnx.NodeProto) -> np.ndarray:
         return np.array(value, dtype=np.float32 if attr.name == "value_float" else np.int64)
     if attr.name in ("value_floats", "value_ints"):
         return np.array(value, dtype=np.float32 if attr.name == "value_floats" else np.int64)
-    raise DeeployError(f"node '{node.name}' (OpType 'Constant'): attribute '{attr.name}' is not supported")
+    raise DeeployError(
+        f"node '{node.name}' (OpType 'Constant'): attribute '{attr.name}' is not supported"
+    )
 
 
-def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None], opsets: dict[str, int]) -> list[np.ndarray]:
+def _evaluate(
+    node: onnx.NodeProto, inputs: list[np.ndarray | None], opsets: dict[str, int]
+) -> list[np.ndarray]:
     """Runs one node with onnx's reference evaluator (used only for compile-time values)."""
     names = [f"i{k}" if v is not None else "" for k, v in enumerate(inputs)]
     n = onnx.NodeProto()
     n.CopyFrom(node)
     del n.input[:]
     n.input.extend(names)
-    feeds = {nm: v for nm, v in zip(names, inputs, strict=True) if nm}
+    feeds = {nm: v for nm, v in zip(names, inputs, strict=True) if nm and v is not None}
     graph = onnx.helper.make_graph(
         [n],
         "fold",
-        [onnx.helper.make_tensor_value_info(k, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for k, v in feeds.items()],
+        [
+            onnx.helper.make_tensor_value_info(
+                k, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape
+            )
+            for k, v in feeds.items()
+        ],
         [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o],
     )
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in opsets.items()])
-    return list(onnx.reference.ReferenceEvaluator(model).run(None, feeds))
+    model = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in opsets.items()]
+    )
+    outputs = onnx.reference.ReferenceEvaluator(model).run(None, feeds)
+    return [np.asarray(o) for o in outputs]
 
 
 def import_model(

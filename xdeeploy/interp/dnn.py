@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, TensorType
+from xdsl.dialects.builtin import I64, DenseArrayBase, FloatAttr, TensorType
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation
 
@@ -18,15 +18,24 @@ from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.interp import reference as ref
 
-Args = tuple[Any, ...]
+Args = PythonValues
 
 
-def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+def _ints(attr: DenseArrayBase[I64]) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.get_values())
 
 
-def _float(attr: FloatAttr | None, default: float | None) -> float | None:
+def _float(attr: FloatAttr | None, default: float) -> float:
     return default if attr is None else float(attr.value.data)
+
+
+def _bound(attr: FloatAttr | None) -> float | None:
+    return None if attr is None else float(attr.value.data)
+
+
+def _optional(args: Args, index: int) -> Any:
+    """An optional trailing operand: absent operands are simply not in `args`."""
+    return args[index] if index < len(args) else None
 
 
 def _result_dtype(op: Operation, index: int = 0) -> np.dtype:
@@ -59,7 +68,9 @@ def _reduce(fn: Any) -> Any:
 @register_impls
 class DnnFunctions(InterpreterFunctions):
     @impl(dnn.ConstantOp)
-    def run_constant(self, interpreter: Interpreter, op: dnn.ConstantOp, args: Args) -> PythonValues:
+    def run_constant(
+        self, interpreter: Interpreter, op: dnn.ConstantOp, args: Args
+    ) -> PythonValues:
         return (dnn.constant_value(op.value),)
 
     run_add = impl(dnn.AddOp)(_binary(ref.add))
@@ -97,16 +108,20 @@ class DnnFunctions(InterpreterFunctions):
         return (ref.gelu(args[0], approximate=approx),)
 
     @impl(dnn.HardSigmoidOp)
-    def run_hardsigmoid(self, interpreter: Interpreter, op: dnn.HardSigmoidOp, args: Args) -> PythonValues:
+    def run_hardsigmoid(
+        self, interpreter: Interpreter, op: dnn.HardSigmoidOp, args: Args
+    ) -> PythonValues:
         return (ref.hardsigmoid(args[0], alpha=op.alpha.value.data, beta=op.beta.value.data),)
 
     @impl(dnn.LeakyReluOp)
-    def run_leaky_relu(self, interpreter: Interpreter, op: dnn.LeakyReluOp, args: Args) -> PythonValues:
+    def run_leaky_relu(
+        self, interpreter: Interpreter, op: dnn.LeakyReluOp, args: Args
+    ) -> PythonValues:
         return (ref.leaky_relu(args[0], alpha=op.alpha.value.data),)
 
     @impl(dnn.ClipOp)
     def run_clip(self, interpreter: Interpreter, op: dnn.ClipOp, args: Args) -> PythonValues:
-        return (ref.clip(args[0], _float(op.min, None), _float(op.max, None)),)
+        return (ref.clip(args[0], _bound(op.min), _bound(op.max)),)
 
     @impl(dnn.WhereOp)
     def run_where(self, interpreter: Interpreter, op: dnn.WhereOp, args: Args) -> PythonValues:
@@ -122,10 +137,10 @@ class DnnFunctions(InterpreterFunctions):
 
     @impl(dnn.GemmOp)
     def run_gemm(self, interpreter: Interpreter, op: dnn.GemmOp, args: Args) -> PythonValues:
-        c = args[2] if len(args) > 2 else None
+        c = _optional(args, 2)
         out = ref.gemm(
             args[0], args[1], c,
-            alpha=_float(op.alpha, 1.0) or 0.0, beta=_float(op.beta, 1.0) or 0.0,
+            alpha=_float(op.alpha, 1.0), beta=_float(op.beta, 1.0),
             trans_a=op.trans_a is not None, trans_b=op.trans_b is not None,
         )  # fmt: skip
         return (out.astype(_result_dtype(op), copy=False),)
@@ -133,7 +148,7 @@ class DnnFunctions(InterpreterFunctions):
     @impl(dnn.ConvOp)
     def run_conv(self, interpreter: Interpreter, op: dnn.ConvOp, args: Args) -> PythonValues:
         out = ref.conv(
-            args[0], args[1], args[2] if len(args) > 2 else None,
+            args[0], args[1], _optional(args, 2),
             strides=_ints(op.strides), pads=_ints(op.pads), dilations=_ints(op.dilations),
             group=op.group.value.data,
         )  # fmt: skip
@@ -148,7 +163,9 @@ class DnnFunctions(InterpreterFunctions):
         return (out,)
 
     @impl(dnn.AveragePoolOp)
-    def run_average_pool(self, interpreter: Interpreter, op: dnn.AveragePoolOp, args: Args) -> PythonValues:
+    def run_average_pool(
+        self, interpreter: Interpreter, op: dnn.AveragePoolOp, args: Args
+    ) -> PythonValues:
         out = ref.average_pool(
             args[0], kernel_shape=_ints(op.kernel_shape), strides=_ints(op.strides),
             pads=_ints(op.pads), count_include_pad=op.count_include_pad is not None,
@@ -161,19 +178,27 @@ class DnnFunctions(InterpreterFunctions):
         return (ref.softmax(args[0], axis=op.axis.value.data),)
 
     @impl(dnn.LogSoftmaxOp)
-    def run_log_softmax(self, interpreter: Interpreter, op: dnn.LogSoftmaxOp, args: Args) -> PythonValues:
+    def run_log_softmax(
+        self, interpreter: Interpreter, op: dnn.LogSoftmaxOp, args: Args
+    ) -> PythonValues:
         return (ref.log_softmax(args[0], axis=op.axis.value.data),)
 
     @impl(dnn.LayerNormOp)
-    def run_layer_norm(self, interpreter: Interpreter, op: dnn.LayerNormOp, args: Args) -> PythonValues:
-        bias = args[2] if len(args) > 2 else None
-        out = ref.layer_norm(args[0], args[1], bias, axis=op.axis.value.data, epsilon=op.epsilon.value.data)
+    def run_layer_norm(
+        self, interpreter: Interpreter, op: dnn.LayerNormOp, args: Args
+    ) -> PythonValues:
+        bias = _optional(args, 2)
+        out = ref.layer_norm(
+            args[0], args[1], bias, axis=op.axis.value.data, epsilon=op.epsilon.value.data
+        )
         return (out,)
 
     @impl(dnn.RmsNormOp)
     def run_rms_norm(self, interpreter: Interpreter, op: dnn.RmsNormOp, args: Args) -> PythonValues:
-        scale = args[1] if len(args) > 1 else None
-        return (ref.rms_norm(args[0], scale, axis=op.axis.value.data, epsilon=op.epsilon.value.data),)
+        scale = _optional(args, 1)
+        return (
+            ref.rms_norm(args[0], scale, axis=op.axis.value.data, epsilon=op.epsilon.value.data),
+        )
 
     run_reduce_mean = impl(dnn.ReduceMeanOp)(_reduce(ref.reduce_mean))
     run_reduce_sum = impl(dnn.ReduceSumOp)(_reduce(ref.reduce_sum))
@@ -185,7 +210,9 @@ class DnnFunctions(InterpreterFunctions):
         return (ref.gather(args[0], args[1], axis=op.axis.value.data),)
 
     @impl(dnn.TransposeOp)
-    def run_transpose(self, interpreter: Interpreter, op: dnn.TransposeOp, args: Args) -> PythonValues:
+    def run_transpose(
+        self, interpreter: Interpreter, op: dnn.TransposeOp, args: Args
+    ) -> PythonValues:
         return (ref.transpose(args[0], perm=_ints(op.perm)),)
 
     @impl(dnn.ReshapeOp)
@@ -204,7 +231,9 @@ class DnnFunctions(InterpreterFunctions):
 
     @impl(dnn.SliceOp)
     def run_slice(self, interpreter: Interpreter, op: dnn.SliceOp, args: Args) -> PythonValues:
-        out = ref.slice(args[0], starts=_ints(op.starts), ends=_ints(op.ends), steps=_ints(op.steps))
+        out = ref.slice(
+            args[0], starts=_ints(op.starts), ends=_ints(op.ends), steps=_ints(op.steps)
+        )
         return (out,)
 
     @impl(dnn.SplitOp)
@@ -218,4 +247,4 @@ class DnnFunctions(InterpreterFunctions):
 
     @impl(dnn.PadOp)
     def run_pad(self, interpreter: Interpreter, op: dnn.PadOp, args: Args) -> PythonValues:
-        return (ref.pad(args[0], pads=_ints(op.pads), value=_float(op.value, 0.0) or 0.0),)
+        return (ref.pad(args[0], pads=_ints(op.pads), value=_float(op.value, 0.0)),)

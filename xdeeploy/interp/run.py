@@ -22,7 +22,9 @@ def entry_function(module: ModuleOp, name: str = "main") -> func.FuncOp:
     raise DeeployError(f"the module has no function @{name}")
 
 
-def run_module(module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main") -> list[np.ndarray]:
+def run_module(
+    module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main"
+) -> list[np.ndarray]:
     """Calls `@name` with `inputs` converted to the argument types (shape and dtype)."""
     fn = entry_function(module, name)
     arg_types = fn.function_type.inputs.data
@@ -33,7 +35,9 @@ def run_module(module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main
         assert isinstance(ty, TensorType)
         shape = ty.get_shape()
         if arr.size != int(np.prod(shape)):
-            raise DeeployError(f"input {k} has shape {list(arr.shape)} but @{name} expects {list(shape)}")
+            raise DeeployError(
+                f"input {k} has shape {list(arr.shape)} but @{name} expects {list(shape)}"
+            )
         args.append(np.asarray(arr).astype(numpy_dtype(ty.element_type), copy=False).reshape(shape))
     interpreter = Interpreter(module)
     interpreter.register_implementations(FuncFunctions())

@@ -34,7 +34,9 @@ class FoldIdentityReshape(RewritePattern):
         if op.input.type == op.result.type:
             rewriter.replace(op, [], [op.input])
         elif isinstance(inner := op.input.owner, dnn.ReshapeOp):
-            rewriter.replace(op, dnn.ReshapeOp(operands=[inner.input], result_types=[op.result.type]))
+            rewriter.replace(
+                op, dnn.ReshapeOp(operands=[inner.input], result_types=[op.result.type])
+            )
 
 
 class FoldIdentityTranspose(RewritePattern):

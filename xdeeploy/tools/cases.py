@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 
 from xdeeploy.errors import DeeployError
 
@@ -109,49 +108,6 @@ def parse_input_type(spec: str) -> tuple[str, InputType]:
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def load_model(path: Path) -> onnx.ModelProto:
-    """Load an ONNX file, turning every way it can be broken into a one-line error."""
-    if not path.is_file():
-        raise DeeployError(f"{path}: no such ONNX file")
-    try:
-        model = onnx.load(str(path))
-    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
-        raise DeeployError(
-            f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)}); "
-            "is the file truncated?"
-        ) from None
-    _check_model_complete(path, model)
-    return model
-
-
-def _check_model_complete(path: Path, model: onnx.ModelProto) -> None:
-    """Catch files protobuf parses without complaint though they are not whole models.
-
-    An empty file parses as an empty model, and a file cut at a field boundary parses
-    as a model missing its tail (nodes, initializers or outputs).
-    """
-    graph = model.graph
-    if not graph.output:
-        raise DeeployError(f"{path}: ONNX model has no graph outputs; is the file truncated?")
-    known = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    known |= {t.values.name for t in graph.sparse_initializer}
-    for node in graph.node:
-        known.update(node.output)
-    for node in graph.node:
-        missing = [name for name in node.input if name and name not in known]
-        if missing:
-            raise DeeployError(
-                f"{path}: node {node.name or node.op_type!r} ({node.op_type}) reads "
-                f"{missing[0]!r}, which nothing defines; is the file truncated?"
-            )
-    for out in graph.output:
-        if out.name not in known:
-            raise DeeployError(
-                f"{path}: graph output {out.name!r} is not produced by any node; "
-                "is the file truncated?"
-            )
 
 
 def load_npz(path: Path) -> list[tuple[str, np.ndarray]]:
@@ -493,11 +449,6 @@ def _shape_text(arr: np.ndarray) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "no details"
-
-
-def one_line(text: str) -> str:
-    """Collapse a message onto one line: the tools promise one line per error."""
-    return " ".join(text.split())
 
 
 def input_types(bound: Iterable[BoundInput]) -> dict[str, InputType]:

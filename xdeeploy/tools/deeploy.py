@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xdeeploy.errors import DeeployError
+from xdeeploy.frontend.onnx import load_model
 from xdeeploy.tools.cases import (
     Case,
     ExpectedOutput,
@@ -28,13 +29,12 @@ from xdeeploy.tools.cases import (
     compare_output,
     discover_cases,
     input_types,
-    load_model,
     load_npz,
-    one_line,
     parse_input_type,
     runtime_inputs,
     write_npz_atomic,
 )
+from xdeeploy.tools.diagnostics import one_line
 from xdeeploy.tools.engines import (
     COMPILED_PLATFORMS,
     ENGINES,

@@ -20,7 +20,6 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from xdeeploy.errors import DeeployError
-
 from xdeeploy.tools.diagnostics import USER_ERRORS, describe, one_line
 
 

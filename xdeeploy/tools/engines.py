@@ -18,7 +18,8 @@ import numpy as np
 import onnx
 
 from xdeeploy.errors import DeeployError
-from xdeeploy.tools.cases import InputType, one_line
+from xdeeploy.tools.cases import InputType
+from xdeeploy.tools.diagnostics import one_line
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+"""Shared test configuration: where the peer tests live, and a private weights store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PEER = REPO.parent / "shared" / "peer-tests" / "deeploy"
+BIN = Path(sys.executable).parent
+
+
+def peer_case(relative: str) -> Path:
+    """A Deeploy peer test folder; skips (visibly) where ../shared/peer-tests is absent."""
+    if not PEER.is_dir():
+        pytest.skip(f"Deeploy peer tests not found at {PEER}")
+    return PEER / relative
+
+
+@pytest.fixture(autouse=True)
+def _weights_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests never write into the user's ~/.cache; one store per worker is shared by its tests.
+    monkeypatch.setenv("XDEEPLOY_WEIGHTS_DIR", str(tmp_path_factory.getbasetemp() / "weights"))
