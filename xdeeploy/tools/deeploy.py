@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.onnx import load_model
@@ -228,11 +229,47 @@ def _add_reference(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_reference)
 
 
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="import and interpret the built-in transformer block; check it against numpy",
+    )
+    p.add_argument("-o", "--output", type=Path, help="also write the model and its dnn IR here")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from xdeeploy.frontend.models.demo import demo_block, demo_inputs, numpy_reference
+    from xdeeploy.frontend.onnx import import_model
+    from xdeeploy.interp.run import run_module
+
+    model = demo_block()
+    module = import_model(model)
+    inputs = demo_inputs()
+    (got,) = run_module(module, inputs)
+    want = numpy_reference(model, inputs[0])
+    ops = sum(1 for op in module.walk() if op.name.startswith("dnn."))
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, args.output / "demo.onnx")
+        (args.output / "demo.mlir").write_text(str(module) + "\n")
+    diff = np.abs(got.astype(np.float64) - want)
+    ok = bool(np.all(diff <= 1e-4 * np.maximum(1.0, np.abs(want))))
+    print(
+        f"demo: transformer block {list(got.shape)}: "
+        f"{len(model.graph.node)} ONNX nodes -> {ops} dnn ops"
+    )
+    print(f"demo: interpreter vs numpy float64: max abs diff {diff.max():.2e} (tol 1e-4 relative)")
+    print("demo: 1 passed, 0 failed" if ok else "demo: 0 passed, 1 failed")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeploy", description="xdeeploy: ONNX to C for DNNs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_reference(sub)
     _add_run(sub)
+    _add_demo(sub)
     # Reserved for later (DESIGN §6), each with its own _add_<name>(sub):
     #   compile  MODEL.onnx --platform P [compile options] -o BUILD_DIR
     #   model    llama --preset ... -o model.onnx [--inputs inputs.npz]
