@@ -172,6 +172,10 @@ def discover_cases(
     if (inputs or expect) and not onnx_args:
         raise DeeployError("--inputs/--expect go with a MODEL.onnx argument, not a case folder")
     cases: list[Case] = []
+    folders = [Path(a).resolve() for a in args if Path(a).is_dir()]
+    # With several folders, names are relative to their common parent so that
+    # `Kernels/FP32/Add/Regular` and `Models/...` stay distinguishable.
+    base = Path(os.path.commonpath(folders)) if len(folders) > 1 else None
     for arg in args:
         path = Path(arg)
         if arg.endswith(".onnx"):
@@ -179,13 +183,13 @@ def discover_cases(
                 raise DeeployError(f"{arg}: no such ONNX file")
             cases.append(Case(arg, path, inputs, expect))
         elif path.is_dir():
-            cases.extend(_cases_under(arg, path))
+            cases.extend(_cases_under(arg, path, base))
         else:
             raise DeeployError(f"{arg}: not a case folder, a folder of cases or a .onnx file")
     return cases
 
 
-def _cases_under(arg: str, root: Path) -> list[Case]:
+def _cases_under(arg: str, root: Path, base: Path | None = None) -> list[Case]:
     # A folder is a case if it holds network.onnx; a missing npz then fails the case
     # visibly instead of the folder being silently ignored.
     found = [root] if (root / NETWORK_FILE).is_file() else []
@@ -200,9 +204,15 @@ def _cases_under(arg: str, root: Path) -> list[Case]:
         )
     # Sorted by path so that the report does not depend on the file system's order.
     found.sort(key=lambda d: d.relative_to(root).parts)
+
+    def name(d: Path) -> str:
+        if base is not None and d.resolve() != base:
+            return d.resolve().relative_to(base).as_posix()
+        return (arg.rstrip("/") or arg) if d == root else d.relative_to(root).as_posix()
+
     return [
         Case(
-            (arg.rstrip("/") or arg) if d == root else d.relative_to(root).as_posix(),
+            name(d),
             d / NETWORK_FILE,
             d / INPUTS_FILE,
             d / OUTPUTS_FILE,
