@@ -252,7 +252,7 @@ def test_demo_main_job(tmp_path: Path) -> None:
     """README command 1's main job: the built-in block, imported, interpreted, checked."""
     result = run("deeploy", "demo", "-o", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "demo: 1 passed, 0 failed"
+    assert result.stdout.strip().splitlines()[-1] == "demo: 2 passed, 0 failed"
     assert "dnn.rms_norm" in (tmp_path / "demo.mlir").read_text()
     assert onnx.load(tmp_path / "demo.onnx").graph.node
 

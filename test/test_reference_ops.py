@@ -929,3 +929,29 @@ def test_cast_float_to_int_truncates() -> None:
 def test_slice_reverse_whole_axis() -> None:
     x = np.arange(5)
     np.testing.assert_array_equal(ref.slice(x, starts=[4], ends=[-6], steps=[-1]), x[::-1])
+
+
+@pytest.mark.parametrize(
+    ("data_shape", "idx", "upd_shape"),
+    [
+        ((16, 2, 4), [[3]], (1, 2, 4)),  # one KV-cache row at a position
+        ((5, 6, 3), [[1, 2], [4, -1]], (2, 3)),  # q = 2, a negative index
+        ((4, 3), [[0, 0], [3, 2], [1, 1]], (3,)),  # single elements
+    ],
+    ids=["kv-row", "q2-neg", "elements"],
+)
+def test_scatter_nd(
+    data_shape: tuple[int, ...], idx: list[list[int]], upd_shape: tuple[int, ...]
+) -> None:
+    rng = _rng("scatter", data_shape)
+    data, updates = _normal(rng, data_shape), _normal(rng, upd_shape)
+    indices = np.array(idx, dtype=I64)
+    check(
+        "ScatterND",
+        {"data": data, "updates": updates},
+        {},
+        ref.scatter_nd(data, indices, updates),
+        initializers={"indices": indices},
+        node_inputs=["data", "indices", "updates"],
+        exact=True,
+    )

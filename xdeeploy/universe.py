@@ -9,6 +9,7 @@ from collections.abc import Callable
 from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
+from xdsl.utils.target import Target
 
 
 def _dnn() -> Dialect:
@@ -23,7 +24,43 @@ def _dnn_canonicalize() -> type[ModulePass]:
     return DnnCanonicalize
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn}
-PASSES: dict[str, Callable[[], type[ModulePass]]] = {"dnn-canonicalize": _dnn_canonicalize}
+def _kernel() -> Dialect:
+    from xdeeploy.dialects.kernel import KERNEL
 
-XDEEPLOY_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
+    return KERNEL
+
+
+def _convert_dnn_to_kernel() -> type[ModulePass]:
+    from xdeeploy.lowering.convert_dnn_to_kernel import ConvertDnnToKernel
+
+    return ConvertDnnToKernel
+
+
+def _plan_memory() -> type[ModulePass]:
+    from xdeeploy.passes.plan_memory import PlanMemory
+
+    return PlanMemory
+
+
+def _generic_pipeline() -> type[ModulePass]:
+    from xdeeploy.lowering.generic_pipeline import GenericPipeline
+
+    return GenericPipeline
+
+
+def _c_target() -> type[Target]:
+    from xdeeploy.lowering.emit_c import CTarget
+
+    return CTarget
+
+
+DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel}
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "dnn-canonicalize": _dnn_canonicalize,
+    "convert-dnn-to-kernel": _convert_dnn_to_kernel,
+    "plan-memory": _plan_memory,
+    "generic-pipeline": _generic_pipeline,
+}
+TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}
+
+XDEEPLOY_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES, all_targets=TARGETS)

@@ -121,18 +121,24 @@ INLINE_LIMIT = 16
 """Constants with at most this many elements are printed inline (`dense<…>`)."""
 
 
-def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr | WeightsAttr:
-    """The attribute of a `dnn.constant` holding `array`: inline when small, else stored."""
+def dense_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:
+    """`array` as a `dense<…>` attribute of the matching tensor type."""
     from xdeeploy.dialects.dtypes import element_type
 
     ty = TensorType(element_type(array.dtype), list(array.shape))
+    flat = array.reshape(-1)
+    values = [bool(v) for v in flat] if array.dtype == np.bool_ else flat.tolist()
+    return DenseIntOrFPElementsAttr.from_list(ty, values)  # pyright: ignore[reportCallIssue, reportArgumentType]
+
+
+def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr | WeightsAttr:
+    """The attribute of a `dnn.constant` holding `array`: inline when small, else stored."""
     if array.size <= INLINE_LIMIT:
-        flat = array.reshape(-1)
-        values = [bool(v) for v in flat] if array.dtype == np.bool_ else flat.tolist()
-        return DenseIntOrFPElementsAttr.from_list(ty, values)  # pyright: ignore[reportCallIssue, reportArgumentType]
+        return dense_attr(array)
+    from xdeeploy.dialects.dtypes import element_type
     from xdeeploy.weights import save
 
-    return WeightsAttr(save(array), ty)
+    return WeightsAttr(save(array), TensorType(element_type(array.dtype), list(array.shape)))
 
 
 # ---------------------------------------------------------------------------
@@ -1085,6 +1091,37 @@ class PadOp(DnnOp):
         )
 
 
+@irdl_op_definition
+class ScatterNDOp(DnnOp):
+    """ONNX ScatterND: `data` with the slices addressed by `indices` (…, q) replaced by
+    `updates`. The KV-cache update of a decoder: bufferization writes it in place when
+    `data` is not used afterwards."""
+
+    name = "dnn.scatter_nd"
+
+    data = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    updates = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    assembly_format = (
+        "$data `[` $indices `]` `=` $updates attr-dict `:` functional-type(operands, results)"
+    )
+
+    def verify_(self) -> None:
+        d, i, u = _shape(self.data), _shape(self.indices), _shape(self.updates)
+        if not i or not 1 <= i[-1] <= len(d):
+            raise VerifyException(f"dnn.scatter_nd: indices {list(i)} must end in 1..{len(d)}")
+        if not isinstance(_tensor(self.indices).element_type, IntegerType):
+            raise VerifyException("dnn.scatter_nd: indices must be integers")
+        want = [*i[:-1], *d[i[-1] :]]
+        if list(u) != want:
+            raise VerifyException(f"dnn.scatter_nd: updates must have shape {want}, not {list(u)}")
+        if self.result.type != self.data.type:
+            raise VerifyException("dnn.scatter_nd: the result type must be the data type")
+        _expect_same_element(self, self.data, self.updates)
+
+
 DNN = Dialect(
     "dnn",
     [
@@ -1143,6 +1180,7 @@ DNN = Dialect(
         SliceOp,
         SplitOp,
         PadOp,
+        ScatterNDOp,
     ],  # fmt: skip
     [WeightsAttr],
 )

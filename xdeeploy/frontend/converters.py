@@ -558,3 +558,11 @@ def pad(ctx: NodeContext) -> Sequence[SSAValue]:
     return ctx.emit(
         dnn.PadOp(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)
     ).results
+
+
+@converts("ScatterND")
+def scatter_nd(ctx: NodeContext) -> Sequence[SSAValue]:
+    if ctx.attr("reduction", "none") != "none":
+        raise ctx.error(f"reduction '{ctx.attr('reduction')}' is not supported (only 'none')")
+    operands = [ctx.input(0), ctx.input(1), ctx.input(2)]
+    return ctx.emit(dnn.ScatterNDOp(operands=operands, result_types=[ctx.out_type()])).results

@@ -248,3 +248,9 @@ class DnnFunctions(InterpreterFunctions):
     @impl(dnn.PadOp)
     def run_pad(self, interpreter: Interpreter, op: dnn.PadOp, args: Args) -> PythonValues:
         return (ref.pad(args[0], pads=_ints(op.pads), value=_float(op.value, 0.0)),)
+
+    @impl(dnn.ScatterNDOp)
+    def run_scatter_nd(
+        self, interpreter: Interpreter, op: dnn.ScatterNDOp, args: Args
+    ) -> PythonValues:
+        return (ref.scatter_nd(args[0], args[1], args[2]),)

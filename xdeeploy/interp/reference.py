@@ -738,3 +738,15 @@ def tile(x: Array, *, repeats: Sequence[int]) -> Array:
     if len(repeats) != x.ndim:
         raise ValueError(f"tile: repeats need {x.ndim} entries")
     return np.tile(x, tuple(repeats))
+
+
+def scatter_nd(data: Array, indices: Array, updates: Array) -> Array:
+    """ONNX ScatterND (reduction none): a copy of `data` with the slices that `indices`
+    (shape [..., q]) address replaced by `updates`; negative indices count from the end."""
+    out = data.copy()
+    q = indices.shape[-1]
+    flat_idx = indices.reshape(-1, q).astype(np.int64)
+    flat_upd = updates.reshape(flat_idx.shape[0], *data.shape[q:])
+    for row, upd in zip(flat_idx, flat_upd, strict=True):
+        out[tuple(int(i) % d for i, d in zip(row, data.shape, strict=False))] = upd
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,29 +241,108 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the built-in model: import, interpret, compile to C, run on the
+    host; both results are checked against an independent numpy computation."""
     from xdeeploy.frontend.models.demo import demo_block, demo_inputs, numpy_reference
     from xdeeploy.frontend.onnx import import_model
     from xdeeploy.interp.run import run_module
+    from xdeeploy.tools.host import build_and_load
 
     model = demo_block()
     module = import_model(model)
     inputs = demo_inputs()
-    (got,) = run_module(module, inputs)
     want = numpy_reference(model, inputs[0])
     ops = sum(1 for op in module.walk() if op.name.startswith("dnn."))
+    print(f"demo: transformer block: {len(model.graph.node)} ONNX nodes -> {ops} dnn ops")
+    with tempfile.TemporaryDirectory(prefix="xdeeploy-demo-") as tmp:
+        folder = (args.output or Path(tmp)) / "build"
+        library = build_and_load(model, folder)
+        arena = library.build.report["arena_bytes"]
+        print(f"demo: C in {folder if args.output else 'a temporary folder'} ({arena} B arena)")
+        results = {
+            "interpreter": run_module(module, inputs)[0],
+            "host C": library.run(inputs)[0],
+        }
     if args.output is not None:
-        args.output.mkdir(parents=True, exist_ok=True)
         onnx.save(model, args.output / "demo.onnx")
         (args.output / "demo.mlir").write_text(str(module) + "\n")
-    diff = np.abs(got.astype(np.float64) - want)
-    ok = bool(np.all(diff <= 1e-4 * np.maximum(1.0, np.abs(want))))
-    print(
-        f"demo: transformer block {list(got.shape)}: "
-        f"{len(model.graph.node)} ONNX nodes -> {ops} dnn ops"
+    passed = 0
+    for what, got in results.items():
+        diff = np.abs(got.astype(np.float64) - want)
+        ok = bool(np.all(diff <= 1e-4 * np.maximum(1.0, np.abs(want))))
+        passed += ok
+        print(
+            f"demo: {'PASS' if ok else 'FAIL'} {what} vs numpy float64: max abs diff {diff.max():.2e}"
+        )
+    print(f"demo: {passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("compile", help="compile an ONNX model to C in a build folder")
+    p.add_argument("model", type=Path, help="MODEL.onnx")
+    p.add_argument("--platform", choices=["generic"], default="generic")
+    p.add_argument("--report", action="store_true", help="print the memory report")
+    p.add_argument("-o", "--output", type=Path, required=True, help="BUILD_DIR")
+    p.set_defaults(func=_cmd_compile)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from xdeeploy.tools.build import compile_model
+
+    build = compile_model(load_model(args.model), args.output)
+    report = build.report
+    print(f"compiled {args.model} for {args.platform} into {build.folder}")
+    if args.report:
+        print(
+            f"  arena: {report['arena_bytes']} B (lower bound {report['arena_lower_bound_bytes']} B)"
+        )
+        print(f"  weights: {report['weights_bytes']} B, {report['kernel_calls']} kernel calls")
+    return 0
+
+
+def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from xdeeploy.frontend.models.llama import DEFAULT_PROMPT_LEN, MODES, PRESETS
+
+    p = sub.add_parser(
+        "model",
+        help="write a built-in model (a Llama-style decoder) as ONNX",
+        description="Write a Llama-style decoder with seeded random weights or a llama2.c "
+        "checkpoint and tokenizer; the KV cache is graph I/O.",
     )
-    print(f"demo: interpreter vs numpy float64: max abs diff {diff.max():.2e} (tol 1e-4 relative)")
-    print("demo: 1 passed, 0 failed" if ok else "demo: 0 passed, 1 failed")
-    return 0 if ok else 1
+    p.add_argument("family", choices=["llama"], help="the model family")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="shape (and random weights)")
+    p.add_argument("--mode", choices=MODES, default="decode", help="decode: 1 token per call")
+    p.add_argument(
+        "--prompt-len",
+        type=int,
+        metavar="N",
+        help=f"tokens per call in prompt mode (default {DEFAULT_PROMPT_LEN})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs")
+    p.add_argument("--from-llama2c", type=Path, metavar="CKPT.bin", help="legacy checkpoint")
+    p.add_argument("--tokenizer", type=Path, metavar="TOK.bin", help="llama2.c tokenizer")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL.onnx")
+    p.add_argument("--inputs", type=Path, metavar="IN.npz", help="also write seeded inputs")
+    p.set_defaults(func=_cmd_model)
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from xdeeploy.frontend.models.llama import write_llama
+
+    print(
+        write_llama(
+            args.output,
+            preset=args.preset,
+            mode=args.mode,
+            prompt_len=args.prompt_len,
+            seed=args.seed,
+            checkpoint=args.from_llama2c,
+            tokenizer=args.tokenizer,
+            inputs=args.inputs,
+        )
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,9 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reference(sub)
     _add_run(sub)
     _add_demo(sub)
+    _add_compile(sub)
+    _add_model(sub)
     # Reserved for later (DESIGN §6), each with its own _add_<name>(sub):
     #   compile  MODEL.onnx --platform P [compile options] -o BUILD_DIR
-    #   model    llama --preset ... -o model.onnx [--inputs inputs.npz]
     #   generate MODEL.onnx --platform P --steps N [--prompt TEXT] [--check]
     return parser
 

@@ -1,0 +1,150 @@
+"""`convert-dnn-to-kernel`: bufferize a `dnn` function into kernel calls on memrefs.
+
+- Tensor arguments become memref arguments; results become trailing out-parameter
+  memrefs (tagged `dnn.output`), so the caller owns every buffer it sees.
+- A value that is returned is computed straight into its out-parameter; the rest get a
+  `memref.alloc` (placed into the static arena later by `plan-memory`).
+- Reshapes are aliases (`memref.reinterpret_cast`), not copies.
+- Constants: small ones become `memref.global`s, stored weights `kernel.weights`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.builder import Builder
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    DictionaryAttr,
+    FunctionType,
+    MemRefType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+)
+from xdsl.ir import Block, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint
+
+from xdeeploy.dialects import dnn, kernel
+from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
+from xdeeploy.lowering.dnn_kernels import LOWERINGS
+
+OUTPUT_ATTR = "dnn.output"
+
+
+def _arg_attrs(fn: func.FuncOp, outputs: int) -> ArrayAttr[DictionaryAttr]:
+    inputs = list(fn.arg_attrs.data) if fn.arg_attrs else [DictionaryAttr({})] * len(fn.args)
+    results = list(fn.res_attrs.data) if fn.res_attrs else [DictionaryAttr({})] * outputs
+    marked = [DictionaryAttr({**r.data, OUTPUT_ATTR: UnitAttr()}) for r in results]
+    return ArrayAttr([*inputs, *marked])
+
+
+def lower_function(fn: func.FuncOp) -> func.FuncOp:
+    old = fn.body.block
+    ret = old.last_op
+    assert isinstance(ret, func.ReturnOp)
+    in_types = [memref_of(t) for t in fn.function_type.inputs.data]
+    out_types = [memref_of(t) for t in fn.function_type.outputs.data]
+    block = Block(arg_types=[*in_types, *out_types])
+    builder = Builder(InsertPoint.at_end(block))
+    b = BufferBuilder(builder, fn)
+
+    buffers: dict[SSAValue, SSAValue] = {}
+    for old_arg, new_arg in zip(old.args, block.args, strict=False):
+        new_arg.name_hint = old_arg.name_hint
+        buffers[old_arg] = new_arg
+    outs = block.args[len(in_types) :]
+
+    # A returned value produced by a computing op is written directly to its output.
+    destinations: dict[SSAValue, SSAValue] = {}
+    for value, out in zip(ret.operands, outs, strict=True):
+        out.name_hint = value.name_hint
+        owner = value.owner
+        computed = isinstance(owner, dnn.DnnOp) and not isinstance(
+            owner, dnn.ConstantOp | dnn.ReshapeOp
+        )
+        if computed and value not in destinations:
+            destinations[value] = out
+
+    for op in list(old.ops)[:-1]:
+        b.op = op
+        if isinstance(op, dnn.ConstantOp):
+            buffers[op.result] = _constant(b, op)
+        elif isinstance(op, dnn.ReshapeOp):
+            src = buffers[op.input]
+            buffers[op.result] = b.view(src, memref_of(op.result.type).get_shape())
+            buffers[op.result].name_hint = op.result.name_hint
+        else:
+            lower = LOWERINGS.get(type(op))
+            if lower is None:
+                raise b.error("no C kernel lowers this op yet")
+            ins = [buffers[v] for v in op.operands]
+            results = []
+            for r in op.results:
+                dst = destinations.get(r) or b.alloc(memref_of(r.type))
+                dst.name_hint = dst.name_hint or r.name_hint
+                buffers[r] = dst
+                results.append(dst)
+            lower(b, op, ins, results)
+    b.op = None
+
+    for value, out in zip(ret.operands, outs, strict=True):
+        if destinations.get(value) is not out:
+            src = buffers[value]
+            b.call("xd_copy", src, out, elem_size(src), numel(src))
+    builder.insert(func.ReturnOp())
+
+    new = func.FuncOp(
+        fn.sym_name.data,
+        FunctionType.from_lists([*in_types, *out_types], []),
+        Region(block),
+        arg_attrs=_arg_attrs(fn, len(out_types)),
+    )
+    return new
+
+
+def _constant(b: BufferBuilder, op: dnn.ConstantOp) -> SSAValue:
+    value = op.value
+    if isinstance(value, dnn.WeightsAttr):
+        weights = kernel.WeightsOp(value, memref_of(op.result.type))
+        weights.result.name_hint = op.result.name_hint
+        return b.insert(weights).results[0]
+    assert isinstance(value, DenseIntOrFPElementsAttr)
+    return b.constant(dnn.constant_value(value), op.result.name_hint or "const")
+
+
+@dataclass(frozen=True)
+class ConvertDnnToKernel(ModulePass):
+    name = "convert-dnn-to-kernel"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+            if any(isinstance(t, TensorType) for t in fn.function_type.inputs.data) or any(
+                isinstance(o, dnn.DnnOp) for o in fn.walk()
+            ):
+                new = lower_function(fn)
+                op.body.block.insert_op_before(new, fn)
+                fn.detach()
+                fn.erase()
+
+
+def is_output(fn: func.FuncOp, index: int) -> bool:
+    attrs = fn.arg_attrs.data[index] if fn.arg_attrs else None
+    return attrs is not None and OUTPUT_ATTR in attrs.data
+
+
+def arg_name(fn: func.FuncOp, index: int) -> str | None:
+    attrs = fn.arg_attrs.data[index] if fn.arg_attrs else None
+    name = attrs.data.get("dnn.name") if attrs else None
+    return name.data if isinstance(name, StringAttr) else None
+
+
+def buffer_type(value: SSAValue) -> MemRefType:
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    return ty

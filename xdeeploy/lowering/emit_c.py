@@ -1,0 +1,294 @@
+"""The `c` target: prints a buffer-level module (after `convert-dnn-to-kernel` and
+`plan-memory`) as one C99 file, walking the IR op by op.
+
+- small constants (`memref.global` with a value) → `static const` arrays;
+- arenas (`memref.global`, uninitialized) → `static uint64_t` arrays (8-byte aligned);
+- stored weights (`kernel.weights`) → `extern const` symbols named by digest, which
+  `deeploy compile` defines from the weights blob;
+- each `func.func` → `void <prefix>_<name>(inputs…, outputs…)`;
+- `memref.view` / `memref.reinterpret_cast` → pointers into the arena or a buffer;
+- `kernel.call` → the call, static arguments printed in place.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func, memref
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+    StridedLayoutAttr,
+    StringAttr,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.utils.target import Target
+
+from xdeeploy.dialects import dnn, kernel
+from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
+from xdeeploy.lowering.convert_dnn_to_kernel import OUTPUT_ATTR
+
+C_TYPES = {
+    "float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t",
+    "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t",
+    "int64": "int64_t", "uint64": "uint64_t", "bool": "uint8_t",
+}  # fmt: skip
+
+C_KEYWORDS = set(
+    [
+        "auto",
+        "break",
+        "case",
+        "char",
+        "const",
+        "continue",
+        "default",
+        "do",
+        "double",
+        "else",
+        "enum",
+        "extern",
+        "float",
+        "for",
+        "goto",
+        "if",
+        "inline",
+        "int",
+        "long",
+        "register",
+        "restrict",
+        "return",
+        "short",
+        "signed",
+        "sizeof",
+        "static",
+        "struct",
+        "switch",
+        "typedef",
+        "union",
+        "unsigned",
+        "void",
+        "volatile",
+        "while",
+        "main",
+        "NULL",
+    ]
+) | set(keyword.kwlist)
+
+
+def c_type(ty: MemRefType) -> str:
+    return C_TYPES[numpy_dtype(ty.element_type).name]
+
+
+def weights_symbol(digest: str) -> str:
+    return f"xd_w_{digest[:20]}"
+
+
+def c_float(value: float) -> str:
+    if np.isnan(value):
+        return "NAN"
+    if np.isinf(value):
+        return "INFINITY" if value > 0 else "-INFINITY"
+    text = str(np.float32(value))  # the shortest text that reads back as the same float
+    return text + ("f" if ("." in text or "e" in text) else ".0f")
+
+
+def c_number(value: int | float, ctype: str) -> str:
+    if ctype in ("float", "double"):
+        return c_float(float(value)) if ctype == "float" else repr(float(value))
+    if ctype == "int64_t":
+        return f"INT64_C({int(value)})"
+    if ctype == "uint64_t":
+        return f"UINT64_C({int(value)})"
+    return str(int(value))
+
+
+@dataclass
+class Names:
+    """Unique, readable C identifiers for SSA values, in order of definition."""
+
+    taken: set[str] = field(default_factory=lambda: set(C_KEYWORDS))
+    names: dict[SSAValue, str] = field(default_factory=dict)
+
+    def fresh(self, hint: str | None) -> str:
+        base = re.sub(r"\W", "_", hint or "v")
+        if not re.match(r"[A-Za-z_]", base):
+            base = "v" + base
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def define(self, value: SSAValue) -> str:
+        self.names[value] = self.fresh(value.name_hint)
+        return self.names[value]
+
+
+def prototype(fn: func.FuncOp, prefix: str, names: Names | None = None) -> str:
+    """`void <prefix>_<name>(const float *x, float *y)`."""
+    names = names or Names()
+    params = []
+    for k, arg in enumerate(fn.args):
+        ty = arg.type
+        assert isinstance(ty, MemRefType)
+        attrs = fn.arg_attrs.data[k].data if fn.arg_attrs else {}
+        const = "" if OUTPUT_ATTR in attrs else "const "
+        params.append(f"{const}{c_type(ty)} *{names.define(arg)}")
+    return f"void {prefix}_{fn.sym_name.data}({', '.join(params) or 'void'})"
+
+
+@dataclass
+class CEmitter:
+    out: IO[str]
+    prefix: str = "xd"
+    symbols: set[str] = field(default_factory=set)
+    arenas: set[str] = field(default_factory=set)
+    const_values: set[SSAValue] = field(default_factory=set)
+
+    def line(self, text: str = "", indent: int = 0) -> None:
+        self.out.write("    " * indent + text + "\n")
+
+    def emit_module(self, module: ModuleOp) -> None:
+        self._check_lowered(module)
+        self.line("/* Generated by xdeeploy: do not edit. */")
+        for header in ("<math.h>", "<stddef.h>", "<stdint.h>", '"xd_kernels.h"'):
+            self.line(f"#include {header}")
+        self.line()
+        for op in module.ops:
+            if isinstance(op, memref.GlobalOp):
+                self._global(op)
+        weights = sorted(
+            {
+                w.value.digest.data: w for w in module.walk() if isinstance(w, kernel.WeightsOp)
+            }.items()
+        )
+        for digest, w in weights:
+            ty = w.result.type
+            assert isinstance(ty, MemRefType)
+            n = int(np.prod(ty.get_shape()))
+            self.line(f"extern const {c_type(ty)} {weights_symbol(digest)}[{n}];")
+        for op in module.ops:
+            if isinstance(op, func.FuncOp) and not op.is_declaration:
+                self.line()
+                self._function(op)
+
+    def _check_lowered(self, module: ModuleOp) -> None:
+        allowed = (
+            func.FuncOp, func.ReturnOp, memref.GlobalOp, memref.GetGlobalOp, memref.ViewOp,
+            memref.ReinterpretCastOp, arith.ConstantOp, kernel.CallOp, kernel.WeightsOp,
+        )  # fmt: skip
+        for op in module.walk():
+            if op is not module and not isinstance(op, allowed):
+                raise DeeployError(
+                    f"node '{dnn.node_name(op)}' ({op.name}) has no C form: lower the module "
+                    "first (deeploy-opt -p generic-pipeline)"
+                )
+
+    def _global(self, op: memref.GlobalOp) -> None:
+        ty = op.type
+        name = op.sym_name.data
+        self.symbols.add(name)
+        size = int(np.prod(ty.get_shape()))
+        if isinstance(op.initial_value, DenseIntOrFPElementsAttr):
+            ctype = c_type(ty)
+            values = dnn.constant_value(op.initial_value).reshape(-1)
+            items = ", ".join(c_number(v, ctype) for v in values.tolist())
+            self.line(f"static const {ctype} {name}[{size}] = {{{items}}};")
+        else:
+            self.arenas.add(name)
+            nbytes = size * numpy_dtype(ty.element_type).itemsize
+            self.line(f"static uint64_t {name}[{(nbytes + 7) // 8}]; /* {nbytes} bytes */")
+
+    def _function(self, fn: func.FuncOp) -> None:
+        taken = C_KEYWORDS | self.symbols | {f"{self.prefix}_{fn.sym_name.data}"}
+        names = Names(taken=set(taken))
+        self.line(prototype(fn, self.prefix, names) + " {")
+        for k, arg in enumerate(fn.args):
+            attrs = fn.arg_attrs.data[k].data if fn.arg_attrs else {}
+            if OUTPUT_ATTR not in attrs:
+                self.const_values.add(arg)
+        for op in fn.body.block.ops:
+            for text in self._op(op, names):
+                self.line(text, 1)
+        self.line("}")
+
+    def _op(self, op: Operation, names: Names) -> Iterator[str]:
+        match op:
+            case arith.ConstantOp():
+                return  # index offsets are printed where they are used
+            case memref.GetGlobalOp():
+                ty = op.memref.type
+                assert isinstance(ty, MemRefType)
+                symbol = op.name_.root_reference.data
+                names.names[op.memref] = symbol
+                if symbol not in self.arenas:
+                    self.const_values.add(op.memref)
+            case memref.ViewOp():
+                ty = op.result.type
+                assert isinstance(ty, MemRefType)
+                offset = op.byte_shift.owner
+                assert isinstance(offset, arith.ConstantOp) and isinstance(
+                    offset.value, IntegerAttr
+                )
+                base = names.names[op.source]
+                name = names.define(op.result)
+                yield (f"{c_type(ty)} *{name} = ({c_type(ty)} *)((uint8_t *){base} + "
+                       f"{offset.value.value.data});")  # fmt: skip
+            case memref.ReinterpretCastOp():
+                ty = op.result.type
+                assert isinstance(ty, MemRefType)
+                layout = ty.layout
+                offset = layout.get_offset() if isinstance(layout, StridedLayoutAttr) else 0
+                const = "const " if op.source in self.const_values else ""
+                if const:
+                    self.const_values.add(op.result)
+                name = names.define(op.result)
+                src = names.names[op.source]
+                yield f"{const}{c_type(ty)} *{name} = {src}{f' + {offset}' if offset else ''};"
+            case kernel.WeightsOp():
+                names.names[op.result] = weights_symbol(op.value.digest.data)
+                self.const_values.add(op.result)
+            case kernel.CallOp():
+                yield f"{op.kernel}({', '.join(self._arg(a, names) for a in op.arguments())});"
+            case func.ReturnOp():
+                return
+            case _:
+                raise DeeployError(f"{op.name} has no C form")
+
+    def _arg(self, arg: SSAValue | Attribute | None, names: Names) -> str:
+        if arg is None:
+            return "NULL"
+        if isinstance(arg, SSAValue):
+            return names.names[arg]
+        if isinstance(arg, StringAttr):
+            return arg.data
+        if isinstance(arg, IntegerAttr):
+            return str(arg.value.data)
+        if isinstance(arg, FloatAttr):
+            return c_float(arg.value.data)
+        if isinstance(arg, DenseArrayBase):
+            values = [int(v) for v in arg.get_values()]  # pyright: ignore[reportUnknownArgumentType]
+            return f"(const int32_t[]){{{', '.join(map(str, values))}}}"
+        raise DeeployError(f"kernel argument {arg} has no C form")
+
+
+@dataclass(frozen=True)
+class CTarget(Target):
+    name = "c"
+
+    prefix: str = "xd"
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        CEmitter(output, self.prefix).emit_module(module)

@@ -1,0 +1,65 @@
+"""The `generic` platform: compile to C, build a shared library with the host gcc, call it."""
+
+from __future__ import annotations
+
+import ctypes
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from xdeeploy.errors import DeeployError
+from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_model
+
+
+class HostLibrary:
+    """A built network loaded into this process; `run` calls its entry function."""
+
+    def __init__(self, build: Build, library: Path):
+        self.build = build
+        self._fn = getattr(ctypes.CDLL(str(library)), f"{PREFIX}_{ENTRY}")
+        self._fn.restype = None
+        self._fn.argtypes = [ctypes.c_void_p] * (len(build.inputs) + len(build.outputs))
+
+    def run(
+        self, inputs: list[np.ndarray], outputs: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        if len(inputs) != len(self.build.inputs):
+            raise DeeployError(
+                f"the network takes {len(self.build.inputs)} inputs, {len(inputs)} were given"
+            )
+        args = []
+        for port, arr in zip(self.build.inputs, inputs, strict=True):
+            if arr.size != int(np.prod(port.shape)):
+                raise DeeployError(
+                    f"input '{port.name}' needs {list(port.shape)}, got {list(arr.shape)}"
+                )
+            args.append(np.ascontiguousarray(arr, dtype=port.dtype).reshape(port.shape))
+        if outputs is None:
+            outputs = [np.zeros(p.shape, dtype=p.dtype) for p in self.build.outputs]
+        self._fn(*(a.ctypes.data for a in [*args, *outputs]))
+        return outputs
+
+
+def build_and_load(
+    model: onnx.ModelProto, folder: Path, extra_flags: list[str] | None = None
+) -> HostLibrary:
+    build = compile_model(model, folder)
+    return HostLibrary(build, build_shared_library(build, extra_flags))
+
+
+class GenericEngine:
+    """`deeploy run --platform generic`: each case is compiled in a temporary folder."""
+
+    name = "generic"
+
+    def can_run(self, model: onnx.ModelProto) -> str | None:
+        return None
+
+    def run(
+        self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
+    ) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="xdeeploy-") as tmp:
+            return build_and_load(model, Path(tmp) / "build").run(inputs)
