@@ -24,7 +24,6 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     MemRefType,
-    NoneAttr,
     StringAttr,
     SymbolRefAttr,
     UnitAttr,
@@ -98,6 +97,20 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_scatter_nd": _sig("inout in:i64 in i32 i32 i32 i32[] i32"),
 }
 
+ENUMERATORS: frozenset[str] = frozenset(
+    [f"XD_{n}" for n in "ADD SUB MUL DIV POW MAX MIN EQUAL LESS GREATER".split()]
+    + [
+        f"XD_{n}"
+        for n in (
+            "SQRT NEG ABS EXP LOG ERF TANH RELU SIGMOID SILU RECIPROCAL COS SIN FLOOR CEIL "
+            "ROUND HARDSWISH GELU GELU_TANH HARDSIGMOID LEAKY_RELU CLIP"
+        ).split()
+    ]
+    + [f"XD_T_{n}" for n in "F32 I8 U8 I16 U16 I32 U32 I64 U64 BOOL F64".split()]
+    + [f"XD_R{n}" for n in "SUM MEAN MAX MIN".split()]
+)
+"""The enumerators of `xd_kernels.h`, printed bare in `kernel.call`."""
+
 _ELEM_NAMES = {"f32": Float32Type(), "u8": IntegerType(8), "i64": IntegerType(64)}
 
 
@@ -111,8 +124,8 @@ def _elem_ok(want: str, ty: Attribute) -> bool:
 
 BUFFER = UnitAttr()
 """Placeholder in `args` for the next buffer operand."""
-NULL = NoneAttr()
-"""Placeholder in `args` for a NULL pointer."""
+NULL = StringAttr("NULL")
+"""Placeholder in `args` for a NULL pointer (not an enumerator, survives generic form)."""
 
 
 @irdl_op_definition
@@ -190,8 +203,10 @@ class CallOp(IRDLOperation):
                 raise VerifyException(f"{where} must be an f32")
             elif param.kind == "i32[]" and not isinstance(arg, DenseArrayBase):
                 raise VerifyException(f"{where} must be an array<i32: …>")
-            elif param.kind == "enum" and not isinstance(arg, StringAttr):
-                raise VerifyException(f"{where} must be an enumerator")
+            elif param.kind == "enum" and (
+                not isinstance(arg, StringAttr) or arg.data not in ENUMERATORS
+            ):
+                raise VerifyException(f"{where} must be an xd_kernels.h enumerator")
 
     @classmethod
     def parse(cls, parser: Parser) -> CallOp:
@@ -202,11 +217,12 @@ class CallOp(IRDLOperation):
                 return operand  # type: ignore[return-value]  # resolved below
             if parser.parse_optional_keyword("null"):
                 return None
-            if (ident := parser.parse_optional_identifier()) is not None:
+            if (ident := parser.parse_optional_keyword_in(ENUMERATORS)) is not None:
                 return StringAttr(ident)
             return parser.parse_attribute()
 
         raw = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_arg)
+        attributes = parser.parse_optional_attr_dict()
         types: list[Attribute] = []
         if parser.parse_optional_punctuation(":"):
             types = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_type)
@@ -218,7 +234,7 @@ class CallOp(IRDLOperation):
             next(resolved) if a is not None and not isinstance(a, Attribute) else a for a in raw
         ]
         op = cls(callee, args)
-        op.attributes.update(parser.parse_optional_attr_dict())
+        op.attributes.update(attributes)
         return op
 
     def print(self, printer: Printer) -> None:

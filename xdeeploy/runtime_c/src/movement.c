@@ -11,7 +11,7 @@
 void xd_copy(const void *x, void *y, int32_t elem_size, int32_t n)
 {
     if (n > 0)
-        memcpy(y, x, (size_t)elem_size * (size_t)(n + 1));
+        memcpy(y, x, (size_t)elem_size * (size_t)n);
 }
 
 /* count elements from src, src_step bytes apart, to consecutive elements of dst. */
