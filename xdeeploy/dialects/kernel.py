@@ -98,16 +98,42 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
 }
 
 ENUMERATORS: frozenset[str] = frozenset(
-    [f"XD_{n}" for n in "ADD SUB MUL DIV POW MAX MIN EQUAL LESS GREATER".split()]
+    [
+        f"XD_{n}"
+        for n in ["ADD", "SUB", "MUL", "DIV", "POW", "MAX", "MIN", "EQUAL", "LESS", "GREATER"]
+    ]
     + [
         f"XD_{n}"
-        for n in (
-            "SQRT NEG ABS EXP LOG ERF TANH RELU SIGMOID SILU RECIPROCAL COS SIN FLOOR CEIL "
-            "ROUND HARDSWISH GELU GELU_TANH HARDSIGMOID LEAKY_RELU CLIP"
-        ).split()
+        for n in [
+            "SQRT",
+            "NEG",
+            "ABS",
+            "EXP",
+            "LOG",
+            "ERF",
+            "TANH",
+            "RELU",
+            "SIGMOID",
+            "SILU",
+            "RECIPROCAL",
+            "COS",
+            "SIN",
+            "FLOOR",
+            "CEIL",
+            "ROUND",
+            "HARDSWISH",
+            "GELU",
+            "GELU_TANH",
+            "HARDSIGMOID",
+            "LEAKY_RELU",
+            "CLIP",
+        ]
     ]
-    + [f"XD_T_{n}" for n in "F32 I8 U8 I16 U16 I32 U32 I64 U64 BOOL F64".split()]
-    + [f"XD_R{n}" for n in "SUM MEAN MAX MIN".split()]
+    + [
+        f"XD_T_{n}"
+        for n in ["F32", "I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64", "BOOL", "F64"]
+    ]
+    + [f"XD_R{n}" for n in ["SUM", "MEAN", "MAX", "MIN"]]
 )
 """The enumerators of `xd_kernels.h`, printed bare in `kernel.call`."""
 

@@ -278,6 +278,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
+def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("generate", help="prompt, then greedy decoding with the KV cache")
+    p.add_argument("model", type=Path, help="a decode-mode model from `deeploy model llama`")
+    p.add_argument("--platform", choices=["generic", "interp", "onnxruntime"], default="generic")
+    p.add_argument("--steps", type=int, default=16, help="tokens to generate")
+    p.add_argument("--prompt", help="text to start from (models with a tokenizer)")
+    p.add_argument(
+        "--check", action="store_true", help="compare logits with the reference at every step"
+    )
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from xdeeploy.tools.generate import generate
+
+    if args.steps < 1:
+        raise DeeployError("--steps must be at least 1")
+    return generate(load_model(args.model), args.platform, args.steps, args.prompt, args.check)
+
+
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compile", help="compile an ONNX model to C in a build folder")
     p.add_argument("model", type=Path, help="MODEL.onnx")
@@ -352,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_demo(sub)
     _add_compile(sub)
+    _add_generate(sub)
     _add_model(sub)
     # Reserved for later (DESIGN §6), each with its own _add_<name>(sub):
     #   compile  MODEL.onnx --platform P [compile options] -o BUILD_DIR

@@ -1,0 +1,193 @@
+"""`deeploy generate`: prompt, then greedy decoding with the KV cache, on any platform.
+
+A `Session` runs one decode step (`tokens` [1], `pos` [1]) and keeps the caches between
+steps. With `--check`, a reference session is fed the same tokens and the logits are
+compared at every step: our interpreter for integer models (bit-exact), onnxruntime
+for float models (DESIGN §6 tolerance).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnx
+
+from xdeeploy.errors import DeeployError
+from xdeeploy.frontend.models.llama import load_tokenizer, read_llama_info
+from xdeeploy.frontend.onnx import import_model
+
+
+class Session(Protocol):
+    name: str
+
+    def step(self, token: int, pos: int) -> np.ndarray: ...
+
+
+def _zero_caches(model: onnx.ModelProto) -> list[np.ndarray]:
+    caches = []
+    for value in model.graph.input[2:]:
+        shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        caches.append(np.zeros(shape, dtype=np.float32))
+    return caches
+
+
+def _feeds(token: int, pos: int) -> list[np.ndarray]:
+    return [np.array([token], dtype=np.int64), np.array([pos], dtype=np.int64)]
+
+
+class InterpSession:
+    name = "interp"
+
+    def __init__(self, model: onnx.ModelProto):
+        from xdeeploy.interp.run import run_module
+
+        self._run = run_module
+        self._module = import_model(model)
+        self._caches = _zero_caches(model)
+
+    def step(self, token: int, pos: int) -> np.ndarray:
+        logits, *self._caches = self._run(self._module, [*_feeds(token, pos), *self._caches])
+        return logits
+
+
+class OnnxruntimeSession:
+    name = "onnxruntime"
+
+    def __init__(self, model: onnx.ModelProto):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
+        self._names = [i.name for i in self._session.get_inputs()]
+        self._caches = _zero_caches(model)
+
+    def step(self, token: int, pos: int) -> np.ndarray:
+        feeds = dict(zip(self._names, [*_feeds(token, pos), *self._caches], strict=True))
+        logits, *self._caches = self._session.run(None, feeds)
+        return logits
+
+
+class GenericSession:
+    """Generated C called in-process; each present cache is the past cache's buffer, so
+    a step writes one cache row in place and copies nothing else."""
+
+    name = "generic"
+
+    def __init__(self, model: onnx.ModelProto):
+        from xdeeploy.tools.host import build_and_load
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
+        self._lib = build_and_load(model, Path(self._tmp.name) / "build")
+        self._caches = _zero_caches(model)
+        self._logits = np.zeros(self._lib.build.outputs[0].shape, dtype=np.float32)
+
+    def step(self, token: int, pos: int) -> np.ndarray:
+        self._lib.run([*_feeds(token, pos), *self._caches], [self._logits, *self._caches])
+        return self._logits.copy()
+
+
+SESSIONS = {"interp": InterpSession, "onnxruntime": OnnxruntimeSession, "generic": GenericSession}
+
+
+@dataclass
+class Check:
+    """Compares a platform's logits with the reference's at every step."""
+
+    reference: Session
+    exact: bool
+    worst: float = 0.0
+
+    def compare(self, step: int, got: np.ndarray, token: int, pos: int) -> None:
+        want = self.reference.step(token, pos)
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        self.worst = max(self.worst, float(diff.max()))
+        tol = 0.0 if self.exact else 1e-4 * np.maximum(1.0, np.abs(want))
+        if np.any(diff > tol):
+            raise DeeployError(
+                f"step {step} (position {pos}): logits differ from {self.reference.name} by "
+                f"{diff.max():.3g} (tolerance {'0' if self.exact else '1e-4 relative'})"
+            )
+
+
+def generate(
+    model: onnx.ModelProto,
+    platform: str,
+    steps: int,
+    prompt: str | None,
+    check: bool,
+    out: object = sys.stdout,
+) -> int:
+    info = read_llama_info(model)
+    if info.mode != "decode":
+        raise DeeployError("generate needs a decode-mode model (deeploy model llama --mode decode)")
+    tokenizer = load_tokenizer(model)
+    if prompt is not None and tokenizer is None:
+        raise DeeployError("this model has no tokenizer: generate without --prompt")
+    if prompt:
+        tokens = tokenizer.encode(prompt) if tokenizer else []
+    else:
+        tokens = [1] if info.tokenizer == "llama2c" else [0]
+    context = info.config.seq_len
+    if len(tokens) + steps > context:
+        raise DeeployError(
+            f"{len(tokens)} prompt tokens + {steps} steps exceed the context of {context}"
+        )
+    session: Session = SESSIONS[platform](model)
+    checker = None
+    if check:
+        reference = "onnxruntime" if platform != "onnxruntime" else "interp"
+        checker = Check(SESSIONS[reference](model), exact=False)
+
+    def emit(prev: int, token: int) -> None:
+        if tokenizer is None:
+            print(token, end=" ", file=out, flush=True)  # type: ignore[call-overload]
+        else:
+            text = tokenizer.decode_piece(prev, token).decode("utf-8", "replace")
+            print(text, end="", file=out, flush=True)  # type: ignore[call-overload]
+
+    generated: list[int] = []
+    start = time.perf_counter()
+    logits = np.zeros(0)
+    for pos, token in enumerate(tokens):  # the prompt, one token per step
+        logits = session.step(token, pos)
+        if checker:
+            checker.compare(pos, logits, token, pos)
+        emit(tokens[pos - 1] if pos else -1, token)
+    prev = tokens[-1]
+    for k in range(steps):
+        token = int(np.argmax(logits.reshape(-1, logits.shape[-1])[-1]))
+        generated.append(token)
+        emit(prev, token)
+        pos = len(tokens) + k
+        if k + 1 < steps:
+            logits = session.step(token, pos)
+            if checker:
+                checker.compare(pos, logits, token, pos)
+        prev = token
+    elapsed = time.perf_counter() - start
+    calls = len(tokens) + max(steps - 1, 0)
+    print(file=out)  # type: ignore[call-overload]
+    rate = calls / elapsed if elapsed > 0 else float("inf")
+    print(f"generate: {platform}: {calls} steps, {rate:.1f} tokens/s", file=out)  # type: ignore[call-overload]
+    if checker:
+        print(
+            f"generate: check against {checker.reference.name}: {calls} steps, "
+            f"max logit difference {checker.worst:.3g}",
+            file=out,  # type: ignore[call-overload]
+        )
+    return 0
+
+
+def parse_platforms() -> Sequence[str]:
+    return sorted(SESSIONS)
