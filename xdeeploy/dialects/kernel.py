@@ -72,6 +72,8 @@ def _sig(spec: str) -> tuple[Param, ...]:
 SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_binary_f32": _sig("enum in:f32 in:f32 out:f32 i32 i32[] i32[] i32[]"),
     "xd_compare_f32": _sig("enum in:f32 in:f32 out:u8 i32 i32[] i32[] i32[]"),
+    "xd_binary_int": _sig("enum enum in in out i32 i32[] i32[] i32[]"),
+    "xd_compare_int": _sig("enum enum in in out:u8 i32 i32[] i32[] i32[]"),
     "xd_where_f32": _sig("in:u8 in:f32 in:f32 out:f32 i32 i32[] i32[] i32[] i32[]"),
     "xd_unary_f32": _sig("enum in:f32 out:f32 i32 f32 f32"),
     "xd_cast": _sig("in enum out enum i32"),

@@ -20,13 +20,15 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
     FunctionType,
+    IntegerAttr,
     MemRefType,
     ModuleOp,
     StringAttr,
     TensorType,
     UnitAttr,
+    i64,
 )
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
@@ -35,13 +37,42 @@ from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
 
 OUTPUT_ATTR = "dnn.output"
+ALIAS_ATTR = "dnn.may_alias"
+"""On an output: the input whose buffer the caller may pass for it too (updated in place)."""
 
 
-def _arg_attrs(fn: func.FuncOp, outputs: int) -> ArrayAttr[DictionaryAttr]:
+def _arg_attrs(fn: func.FuncOp, outputs: int, aliases: dict[int, int]) -> ArrayAttr[DictionaryAttr]:
     inputs = list(fn.arg_attrs.data) if fn.arg_attrs else [DictionaryAttr({})] * len(fn.args)
     results = list(fn.res_attrs.data) if fn.res_attrs else [DictionaryAttr({})] * outputs
-    marked = [DictionaryAttr({**r.data, OUTPUT_ATTR: UnitAttr()}) for r in results]
+    marked = []
+    for k, r in enumerate(results):
+        extra: dict[str, Attribute] = {OUTPUT_ATTR: UnitAttr()}
+        if k in aliases:
+            extra[ALIAS_ATTR] = IntegerAttr(aliases[k], i64)
+        marked.append(DictionaryAttr({**r.data, **extra}))
     return ArrayAttr([*inputs, *marked])
+
+
+def _in_place_outputs(old: Block, ret: func.ReturnOp) -> dict[int, int]:
+    """Outputs that are a ScatterND of an input read by nothing after the scatter: the
+    caller may pass the input's buffer for both (a KV cache updated in place)."""
+    ops = list(old.ops)
+    position = {op: i for i, op in enumerate(ops)}
+    aliases: dict[int, int] = {}
+    for k, value in enumerate(ret.operands):
+        op = value.owner
+        if not isinstance(op, dnn.ScatterNDOp) or not isinstance(op.data, BlockArgument):
+            continue
+        if list(ret.operands).count(value) > 1:
+            continue
+        later = [
+            u
+            for u in op.data.uses
+            if u.operation is not op and position[u.operation] > position[op]
+        ]
+        if not later:
+            aliases[k] = op.data.index
+    return aliases
 
 
 def lower_function(fn: func.FuncOp) -> func.FuncOp:
@@ -103,7 +134,7 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
         fn.sym_name.data,
         FunctionType.from_lists([*in_types, *out_types], []),
         Region(block),
-        arg_attrs=_arg_attrs(fn, len(out_types)),
+        arg_attrs=_arg_attrs(fn, len(out_types), _in_place_outputs(old, ret)),
     )
     return new
 

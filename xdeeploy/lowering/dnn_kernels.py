@@ -75,6 +75,14 @@ def _broadcast_args(out: SSAValue, *ins: SSAValue) -> list[Any]:
 
 @lowers(*_BINARY, *_COMPARE)
 def binary(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    lhs, rhs = ins[0].type, ins[1].type
+    assert isinstance(lhs, MemRefType) and isinstance(rhs, MemRefType)
+    if isinstance(lhs.element_type, IntegerType) and lhs.element_type == rhs.element_type:
+        name = _COMPARE.get(type(op)) or _BINARY[type(op)]
+        kernel = "xd_compare_int" if type(op) in _COMPARE else "xd_binary_int"
+        b.call(kernel, _enum(name), ctype_enum(ins[0]), ins[0], ins[1], outs[0],
+               *_broadcast_args(outs[0], ins[0], ins[1]))  # fmt: skip
+        return
     _require_f32(b, *ins)
     if type(op) in _COMPARE:
         b.call("xd_compare_f32", _enum(_COMPARE[type(op)]), ins[0], ins[1], outs[0],

@@ -74,7 +74,8 @@ class OnnxruntimeSession:
 
     def step(self, token: int, pos: int) -> np.ndarray:
         feeds = dict(zip(self._names, [*_feeds(token, pos), *self._caches], strict=True))
-        logits, *self._caches = self._session.run(None, feeds)
+        logits, *caches = (np.asarray(r) for r in self._session.run(None, feeds))
+        self._caches = caches
         return logits
 
 
@@ -93,7 +94,13 @@ class GenericSession:
         self._logits = np.zeros(self._lib.build.outputs[0].shape, dtype=np.float32)
 
     def step(self, token: int, pos: int) -> np.ndarray:
-        self._lib.run([*_feeds(token, pos), *self._caches], [self._logits, *self._caches])
+        outputs = self._lib.build.outputs[1:]
+        if all(p.may_alias for p in outputs):
+            presents = self._caches  # written in place: one row per step, nothing copied
+        else:
+            presents = [np.zeros(p.shape, dtype=p.dtype) for p in outputs]
+        self._lib.run([*_feeds(token, pos), *self._caches], [self._logits, *presents])
+        self._caches = presents
         return self._logits.copy()
 
 
@@ -157,10 +164,18 @@ def generate(
             print(text, end="", file=out, flush=True)  # type: ignore[call-overload]
 
     generated: list[int] = []
-    start = time.perf_counter()
+    elapsed = 0.0  # the platform's own time: the reference's steps are not counted
+
+    def timed_step(token: int, pos: int) -> np.ndarray:
+        nonlocal elapsed
+        start = time.perf_counter()
+        result = session.step(token, pos)
+        elapsed += time.perf_counter() - start
+        return result
+
     logits = np.zeros(0)
     for pos, token in enumerate(tokens):  # the prompt, one token per step
-        logits = session.step(token, pos)
+        logits = timed_step(token, pos)
         if checker:
             checker.compare(pos, logits, token, pos)
         emit(tokens[pos - 1] if pos else -1, token)
@@ -171,11 +186,10 @@ def generate(
         emit(prev, token)
         pos = len(tokens) + k
         if k + 1 < steps:
-            logits = session.step(token, pos)
+            logits = timed_step(token, pos)
             if checker:
                 checker.compare(pos, logits, token, pos)
         prev = token
-    elapsed = time.perf_counter() - start
     calls = len(tokens) + max(steps - 1, 0)
     print(file=out)  # type: ignore[call-overload]
     rate = calls / elapsed if elapsed > 0 else float("inf")

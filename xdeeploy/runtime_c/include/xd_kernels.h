@@ -53,6 +53,16 @@ typedef enum {
     XD_T_U32 = 6, XD_T_I64 = 7, XD_T_U64 = 8, XD_T_BOOL = 9, XD_T_F64 = 10
 } xd_type;
 
+/* Integer binary ops and comparisons for every integer xd_type (broadcast as above):
+ * add/sub/mul wrap around, div truncates toward zero (x / 0 gives 0), pow multiplies
+ * (a negative exponent gives C's truncated result). */
+void xd_binary_int(xd_binary_op op, xd_type type, const void *a, const void *b, void *out,
+                   int32_t rank, const int32_t *out_dims, const int32_t *a_strides,
+                   const int32_t *b_strides);
+void xd_compare_int(xd_compare_op op, xd_type type, const void *a, const void *b, uint8_t *out,
+                    int32_t rank, const int32_t *out_dims, const int32_t *a_strides,
+                    const int32_t *b_strides);
+
 /* ONNX Cast: float -> int truncates toward zero; to bool is (x != 0). */
 void xd_cast(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t n);
 
@@ -113,6 +123,8 @@ void xd_reduce_f32(xd_reduce_op op, const float *x, float *y, int32_t outer, int
 
 /* ---- data movement (any element type) ---------------------------------------------- */
 
+/* y may equal x: then nothing is copied (an output passed as its own input, such as a
+ * KV cache updated in place); otherwise the buffers must not overlap. */
 void xd_copy(const void *x, void *y, int32_t elem_size, int32_t n);
 /* y[out index] = x[sum(out_index_i * x_strides[i])]: broadcast (Expand), and the general
  * strided gather used for Transpose and Slice (the compiler computes the strides, which

@@ -90,8 +90,9 @@ static carrier load(const unsigned char *p, xd_type t)
 }
 
 /* Float -> integer truncates toward zero. Out-of-range values are undefined in ONNX and
- * in C; here they are made defined (NaN -> 0, saturation at the 64-bit limits) and then
- * wrap like any integer, which matches numpy on common hosts for values that fit 64 bits. */
+ * in C; here they are made defined rather than left to the target: NaN -> 0, saturation
+ * at the 64-bit limits, then wrapping like an integer cast (300.7f -> int8 gives 44, as
+ * numpy does on x86-64). */
 static void float_to_ints(double f, int64_t *i, uint64_t *u)
 {
     const double two63 = 9223372036854775808.0;

@@ -86,7 +86,85 @@ static void where_row(const uint8_t *c, int32_t sc, const float *a, int32_t sa, 
         out[i] = c[i * sc] ? a[i * sa] : b[i * sb];
 }
 
-typedef enum { ROWS_BINARY, ROWS_COMPARE, ROWS_WHERE } rows_kind;
+/* Integer rows: every integer type goes through int64_t, so one loop serves all widths;
+ * the store truncates back to the element type, which gives wraparound. */
+static int64_t load_int(const void *base, xd_type t, ptrdiff_t i)
+{
+    switch (t) {
+    case XD_T_I8: return ((const int8_t *)base)[i];
+    case XD_T_U8: case XD_T_BOOL: return ((const uint8_t *)base)[i];
+    case XD_T_I16: return ((const int16_t *)base)[i];
+    case XD_T_U16: return ((const uint16_t *)base)[i];
+    case XD_T_I32: return ((const int32_t *)base)[i];
+    case XD_T_U32: return ((const uint32_t *)base)[i];
+    default: return ((const int64_t *)base)[i];
+    }
+}
+
+static void store_int(void *base, xd_type t, ptrdiff_t i, uint64_t v)
+{
+    switch (t) {
+    case XD_T_I8: ((int8_t *)base)[i] = (int8_t)(uint8_t)v; break;
+    case XD_T_U8: case XD_T_BOOL: ((uint8_t *)base)[i] = (uint8_t)v; break;
+    case XD_T_I16: ((int16_t *)base)[i] = (int16_t)(uint16_t)v; break;
+    case XD_T_U16: ((uint16_t *)base)[i] = (uint16_t)v; break;
+    case XD_T_I32: ((int32_t *)base)[i] = (int32_t)(uint32_t)v; break;
+    case XD_T_U32: ((uint32_t *)base)[i] = (uint32_t)v; break;
+    default: ((int64_t *)base)[i] = (int64_t)v; break;
+    }
+}
+
+static int64_t int_pow(int64_t base, int64_t e)
+{
+    uint64_t result = 1, b = (uint64_t)base;
+    if (e < 0) /* C's truncated pow: only |base| = 1 survives a negative exponent */
+        return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
+    while (e > 0) {
+        if (e & 1)
+            result *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return (int64_t)result;
+}
+
+static uint64_t int_binary(xd_binary_op op, int64_t a, int64_t b)
+{
+    switch (op) {
+    case XD_ADD: return (uint64_t)a + (uint64_t)b;
+    case XD_SUB: return (uint64_t)a - (uint64_t)b;
+    case XD_MUL: return (uint64_t)a * (uint64_t)b;
+    case XD_DIV: /* truncation toward zero as in C; x / 0 is undefined in ONNX: 0 here */
+        if (b == 0)
+            return 0;
+        if (b == -1)
+            return (uint64_t)0 - (uint64_t)a; /* avoids INT64_MIN / -1 */
+        return (uint64_t)(a / b);
+    case XD_POW: return (uint64_t)int_pow(a, b);
+    case XD_MAX: return (uint64_t)(a > b ? a : b);
+    case XD_MIN: return (uint64_t)(a < b ? a : b);
+    }
+    return 0;
+}
+
+static void int_row(int compare, int op, xd_type t, void *out, const void *a, ptrdiff_t oa,
+                    int32_t sa, const void *b, ptrdiff_t ob, int32_t sb, ptrdiff_t oo,
+                    int32_t len)
+{
+    int32_t i;
+    for (i = 0; i < len; ++i) {
+        int64_t x = load_int(a, t, oa + (ptrdiff_t)i * sa);
+        int64_t y = load_int(b, t, ob + (ptrdiff_t)i * sb);
+        if (compare) {
+            int r = op == XD_EQUAL ? x == y : op == XD_LESS ? x < y : x > y;
+            ((uint8_t *)out)[oo + i] = (uint8_t)r;
+        } else {
+            store_int(out, t, oo + i, int_binary((xd_binary_op)op, x, y));
+        }
+    }
+}
+
+typedef enum { ROWS_BINARY, ROWS_COMPARE, ROWS_WHERE, ROWS_INT_BINARY, ROWS_INT_COMPARE } rows_kind;
 
 /* Operand 0 is the dense output; at most three inputs follow. */
 #define XD_MAX_OPS 4
@@ -101,11 +179,12 @@ typedef enum { ROWS_BINARY, ROWS_COMPARE, ROWS_WHERE } rows_kind;
  *
  * All iteration state stays local to this one function on purpose: GCC 12.2 -O2
  * miscompiled an earlier version whose odometer lived in a struct advanced by a helper
- * (ipa-modref after ivopts lost the helper's stores, so the rows never moved on).
+ * function (its late modref pass took an ivopts-rewritten address for a NULL dereference
+ * and dropped the helper's stores, so every row was computed at offset 0).
  */
-static void broadcast_rows(rows_kind kind, int op, void *out, const void *const *in,
-                           int32_t nops, int32_t rank, const int32_t *out_dims,
-                           const int32_t *const *in_strides)
+static void broadcast_rows(rows_kind kind, int op, xd_type type, void *out,
+                           const void *const *in, int32_t nops, int32_t rank,
+                           const int32_t *out_dims, const int32_t *const *in_strides)
 {
     int32_t dims[XD_MAX_RANK], idx[XD_MAX_RANK];
     /* Zeroed in full: unused operand slots are then defined for every nops. */
@@ -156,6 +235,11 @@ static void broadcast_rows(rows_kind kind, int op, void *out, const void *const 
                         (const float *)in[1] + off[2], strides[2][last],
                         (uint8_t *)out + off[0], dims[last]);
             break;
+        case ROWS_INT_BINARY:
+        case ROWS_INT_COMPARE:
+            int_row(kind == ROWS_INT_COMPARE, op, type, out, in[0], off[1], strides[1][last],
+                    in[1], off[2], strides[2][last], off[0], dims[last]);
+            break;
         case ROWS_WHERE:
             where_row((const uint8_t *)in[0] + off[1], strides[1][last],
                       (const float *)in[1] + off[2], strides[2][last],
@@ -188,7 +272,7 @@ void xd_binary_f32(xd_binary_op op, const float *a, const float *b, float *out, 
     in[1] = b;
     in_strides[0] = a_strides;
     in_strides[1] = b_strides;
-    broadcast_rows(ROWS_BINARY, (int)op, out, in, 3, rank, out_dims, in_strides);
+    broadcast_rows(ROWS_BINARY, (int)op, XD_T_F32, out, in, 3, rank, out_dims, in_strides);
 }
 
 void xd_compare_f32(xd_compare_op op, const float *a, const float *b, uint8_t *out,
@@ -202,7 +286,7 @@ void xd_compare_f32(xd_compare_op op, const float *a, const float *b, uint8_t *o
     in[1] = b;
     in_strides[0] = a_strides;
     in_strides[1] = b_strides;
-    broadcast_rows(ROWS_COMPARE, (int)op, out, in, 3, rank, out_dims, in_strides);
+    broadcast_rows(ROWS_COMPARE, (int)op, XD_T_F32, out, in, 3, rank, out_dims, in_strides);
 }
 
 void xd_where_f32(const uint8_t *cond, const float *a, const float *b, float *out,
@@ -218,12 +302,40 @@ void xd_where_f32(const uint8_t *cond, const float *a, const float *b, float *ou
     in_strides[0] = cond_strides;
     in_strides[1] = a_strides;
     in_strides[2] = b_strides;
-    broadcast_rows(ROWS_WHERE, 0, out, in, 4, rank, out_dims, in_strides);
+    broadcast_rows(ROWS_WHERE, 0, XD_T_F32, out, in, 4, rank, out_dims, in_strides);
 }
 
 /* ---- unary -------------------------------------------------------------------------- */
 
 /* Written with exp(-|x|) so that it never overflows (as the reference does). */
+void xd_binary_int(xd_binary_op op, xd_type type, const void *a, const void *b, void *out,
+                   int32_t rank, const int32_t *out_dims, const int32_t *a_strides,
+                   const int32_t *b_strides)
+{
+    const void *in[2];
+    const int32_t *in_strides[2];
+
+    in[0] = a;
+    in[1] = b;
+    in_strides[0] = a_strides;
+    in_strides[1] = b_strides;
+    broadcast_rows(ROWS_INT_BINARY, (int)op, type, out, in, 3, rank, out_dims, in_strides);
+}
+
+void xd_compare_int(xd_compare_op op, xd_type type, const void *a, const void *b, uint8_t *out,
+                    int32_t rank, const int32_t *out_dims, const int32_t *a_strides,
+                    const int32_t *b_strides)
+{
+    const void *in[2];
+    const int32_t *in_strides[2];
+
+    in[0] = a;
+    in[1] = b;
+    in_strides[0] = a_strides;
+    in_strides[1] = b_strides;
+    broadcast_rows(ROWS_INT_COMPARE, (int)op, type, out, in, 3, rank, out_dims, in_strides);
+}
+
 static float sigmoid_f32(float x)
 {
     float e = expf(-fabsf(x));

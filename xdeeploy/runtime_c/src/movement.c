@@ -10,7 +10,9 @@
 
 void xd_copy(const void *x, void *y, int32_t elem_size, int32_t n)
 {
-    if (n > 0)
+    /* x == y is how a caller updates a KV cache in place (present passed as past):
+     * then there is nothing to copy, and memcpy onto itself would be undefined. */
+    if (n > 0 && x != y)
         memcpy(y, x, (size_t)elem_size * (size_t)n);
 }
 
