@@ -33,6 +33,7 @@ from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR, OUTPUT_ATTR, arg
 from xdeeploy.lowering.emit_c import CEmitter, prototype, weights_symbol
 from xdeeploy.lowering.generic_pipeline import GenericPipeline
 from xdeeploy.passes.plan_memory import ARENA_ATTR
+from xdeeploy.tools.progress import Stage, quiet
 
 PREFIX = "xd"
 ENTRY = "main"
@@ -170,8 +171,9 @@ clean:
 """
 
 
-def compile_model(model: onnx.ModelProto, build_dir: Path) -> Build:
-    module = lower(model)
+def compile_model(model: onnx.ModelProto, build_dir: Path, stage: Stage = quiet) -> Build:
+    with stage("importing and lowering the model"):
+        module = lower(model)
     fn = entry(module)
     all_ports = ports(fn)
     inputs = [p for p in all_ports if not p.is_output]
@@ -180,11 +182,13 @@ def compile_model(model: onnx.ModelProto, build_dir: Path) -> Build:
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}-", dir=build_dir.parent))
     try:
-        text = io.StringIO()
-        CEmitter(text, PREFIX).emit_module(module)
-        (staging / "network.c").write_text(text.getvalue())
-        (staging / "network.h").write_text(_header(fn, inputs, outputs))
-        blob = _weights_files(module, staging)
+        with stage("emitting C"):
+            text = io.StringIO()
+            CEmitter(text, PREFIX).emit_module(module)
+            (staging / "network.c").write_text(text.getvalue())
+            (staging / "network.h").write_text(_header(fn, inputs, outputs))
+        with stage("writing the weights"):
+            blob = _weights_files(module, staging)
         runtime = resources.files("xdeeploy") / "runtime_c"
         with resources.as_file(runtime) as src:
             shutil.copytree(src, staging / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
@@ -219,7 +223,9 @@ def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:
     }
 
 
-def build_shared_library(build: Build, extra_flags: list[str] | None = None) -> Path:
+def build_shared_library(
+    build: Build, extra_flags: list[str] | None = None, stage: Stage = quiet
+) -> Path:
     """Compiles BUILD_DIR into libnetwork.so with the host gcc (warnings are errors)."""
     folder = build.folder
     sources = [
@@ -241,7 +247,8 @@ def build_shared_library(build: Build, extra_flags: list[str] | None = None) -> 
         "-lm",
     ]
     try:
-        result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
+        with stage("compiling C with gcc"):
+            result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
     except FileNotFoundError:
         raise DeeployError("gcc not found: install it (apt-get install gcc)") from None
     if result.returncode != 0:

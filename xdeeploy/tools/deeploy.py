@@ -309,8 +309,9 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from xdeeploy.tools.build import compile_model
+    from xdeeploy.tools.progress import stage_reporter
 
-    build = compile_model(load_model(args.model), args.output)
+    build = compile_model(load_model(args.model), args.output, stage_reporter())
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")
     if args.report:

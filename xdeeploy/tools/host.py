@@ -12,6 +12,7 @@ import onnx
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_model
+from xdeeploy.tools.progress import stage_reporter
 
 
 class HostLibrary:
@@ -46,8 +47,9 @@ class HostLibrary:
 def build_and_load(
     model: onnx.ModelProto, folder: Path, extra_flags: list[str] | None = None
 ) -> HostLibrary:
-    build = compile_model(model, folder)
-    return HostLibrary(build, build_shared_library(build, extra_flags))
+    stage = stage_reporter()
+    build = compile_model(model, folder, stage)
+    return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
 class GenericEngine:
