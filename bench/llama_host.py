@@ -36,6 +36,7 @@ import platform
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,16 @@ def _command(cmd: Sequence[str]) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def _child(cmd: list[str], timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["no output"]
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exit {result.returncode}: {lines[-1]}")
+    return result, elapsed
+
+
 def machine_info() -> dict[str, Any]:
     cpu = None
     try:
@@ -124,6 +135,17 @@ class ModelSpec:
     tokenizer: Path | None = None
 
 
+def _checkpoint_shape(checkpoint: Path) -> tuple[int, ...]:
+    """The llama2.c header's shape fields; the weights are not read (this process stays
+    small until the compiles are measured)."""
+    with open(checkpoint, "rb") as f:
+        header = f.read(28)
+    if len(header) < 28:
+        raise ValueError(f"{checkpoint}: {len(header)} bytes, too short for a llama2.c header")
+    dim, hidden, layers, heads, kv_heads, vocab, seq_len = struct.unpack("<7i", header)
+    return dim, hidden, layers, heads, kv_heads, abs(vocab), seq_len
+
+
 def model_specs(
     presets: Sequence[str], checkpoint: Path | None, tokenizer: Path | None
 ) -> list[ModelSpec]:
@@ -133,11 +155,12 @@ def model_specs(
     if checkpoint is None:
         return specs
     from xdeeploy.frontend.models.llama import PRESETS
-    from xdeeploy.frontend.models.llama2c import read_checkpoint
 
-    config, _ = read_checkpoint(checkpoint)
+    shape = _checkpoint_shape(checkpoint)
     for spec in specs:
-        if PRESETS[spec.preset or ""] == config:
+        c = PRESETS[spec.preset or ""]
+        fields = (c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size)
+        if (*fields, c.seq_len) == shape:
             spec.name = f"{spec.preset} ({checkpoint.name})"
             spec.checkpoint, spec.tokenizer = checkpoint, tokenizer
             return specs
@@ -145,21 +168,28 @@ def model_specs(
 
 
 def write_model(spec: ModelSpec, path: Path) -> dict[str, Any]:
-    from xdeeploy.frontend.models.llama import write_llama
+    """`deeploy model llama --mode decode`, in a subprocess (see `_checkpoint_shape`)."""
+    cmd = [sys.executable, "-m", "xdeeploy.tools.deeploy", "model", "llama", "--mode", "decode"]
+    if spec.preset:
+        cmd += ["--preset", spec.preset]
+    if spec.checkpoint:
+        cmd += ["--from-llama2c", str(spec.checkpoint)]
+    if spec.tokenizer:
+        cmd += ["--tokenizer", str(spec.tokenizer)]
+    result, wall = _child([*cmd, "-o", str(path)], timeout=900)
+    return {"summary": result.stdout.strip(), "write_s": wall, "onnx_bytes": path.stat().st_size}
 
-    start = time.perf_counter()
-    summary = write_llama(
-        path,
-        preset=spec.preset,
-        mode="decode",
-        checkpoint=spec.checkpoint,
-        tokenizer=spec.tokenizer,
-    )
-    return {
-        "summary": summary,
-        "write_s": time.perf_counter() - start,
-        "onnx_bytes": path.stat().st_size,
-    }
+
+def _vm(field: str) -> int | None:
+    """A `/proc/self/status` field in kB (VmHWM: this process's peak RSS since its exec;
+    unlike ru_maxrss it does not inherit the RSS of the process that spawned it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 # ----------------------------------------------------------------------------- compile
@@ -181,8 +211,7 @@ def compile_only(model_path: Path, build_dir: Path) -> int:
         "load_s": loaded - start,
         "compile_s": compiled - loaded,
         "gcc_s": built - compiled,
-        "python_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "gcc_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "python_peak_rss_kb": _vm("VmHWM"),
         "library_bytes": library.stat().st_size,
         "weights_bin_bytes": (build.folder / "weights.bin").stat().st_size,
         "network_c_bytes": (build.folder / "network.c").stat().st_size,
@@ -192,27 +221,20 @@ def compile_only(model_path: Path, build_dir: Path) -> int:
     return 0
 
 
-def _child(cmd: list[str], timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines() or ["no output"]
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... exit {result.returncode}: {lines[-1]}")
-    return result, elapsed
-
-
 def measure_compile(model_path: Path, work: Path) -> dict[str, Any]:
+    spawner_rss = _vm("VmRSS")
     result, wall = _child(
         [sys.executable, __file__, "--compile-only", str(model_path), str(work / "compile")],
         timeout=1800,
     )
     record: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     record["subprocess_wall_s"] = wall
-    # The largest of the children reaped so far and their descendants (Linux): the
-    # compile is the first child of this script, so this is its peak.
-    record["rusage_children_maxrss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    record["peak_rss_kb"] = max(record["python_maxrss_kb"], record["gcc_maxrss_kb"])
+    # RUSAGE_CHILDREN: the largest peak RSS among the children reaped so far and their
+    # descendants (python, then gcc and cc1). A child's ru_maxrss starts from the RSS of
+    # the process that spawned it, so this script keeps itself small until here (the
+    # models are written by subprocesses, nothing big is imported) and records its RSS.
+    record["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    record["spawner_rss_kb"] = spawner_rss
     return record
 
 

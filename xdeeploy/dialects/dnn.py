@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import prod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -1122,6 +1122,158 @@ class ScatterNDOp(DnnOp):
         _expect_same_element(self, self.data, self.updates)
 
 
+# ---------------------------------------------------------------------------
+# Deeploy's integer operators. Their exact arithmetic is in xdeeploy/interp
+# (integer_reference.py, integer_norms.py); attributes are plain integers here even where
+# Deeploy's exporters store them as float tensors.
+
+
+def _i64_prop() -> Any:
+    return prop_def(IntegerAttr[I64])
+
+
+class IntegerUnaryOp(DnnOp):
+    """Shape-preserving integer op with integer parameters."""
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def verify_(self) -> None:
+        _expect_shape(self, _shape(self.result), _shape(self.input))
+
+
+@irdl_op_definition
+class RequantShiftOp(DnnOp):
+    """y = clip(round((x * mul + add) / div)) to n_levels values, signed or not
+    (Deeploy's RequantShift; `div` is a power of two)."""
+
+    name = "dnn.requant_shift"
+
+    input = operand_def(TensorType)
+    mul = operand_def(TensorType)
+    add = operand_def(TensorType)
+    result = result_def(TensorType)
+    div = _i64_prop()
+    n_levels = _i64_prop()
+    signed = opt_prop_def(UnitAttr)
+
+    assembly_format = "$input `,` $mul `,` $add attr-dict `:` functional-type(operands, results)"
+
+    def verify_(self) -> None:
+        x = _shape(self.input)
+        _expect_shape(
+            self, _shape(self.result), _broadcast(self, x, _shape(self.mul), _shape(self.add))
+        )
+        div = self.div.value.data
+        if div < 1 or div & (div - 1):
+            raise VerifyException(f"dnn.requant_shift: div {div} is not a power of two")
+        if self.n_levels.value.data < 2:
+            raise VerifyException("dnn.requant_shift: n_levels must be at least 2")
+
+
+@irdl_op_definition
+class ISoftmaxOp(IntegerUnaryOp):
+    """Deeploy's iSoftmax: an integer exp polynomial (I-BERT) along the last axis."""
+
+    name = "dnn.i_softmax"
+
+    coeff_a = _i64_prop()
+    coeff_b = _i64_prop()
+    coeff_c = _i64_prop()
+    log2 = _i64_prop()
+    n_levels = _i64_prop()
+
+
+@irdl_op_definition
+class ITAMaxOp(IntegerUnaryOp):
+    """ITA's integer softmax approximation along the last axis."""
+
+    name = "dnn.ita_max"
+
+    n_levels = _i64_prop()
+
+
+@irdl_op_definition
+class IRMSNormOp(DnnOp):
+    """Deeploy's iRMSNorm over the last axis, with an integer weight."""
+
+    name = "dnn.i_rms_norm"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    result = result_def(TensorType)
+    d = _i64_prop()
+    n_levels = _i64_prop()
+
+    assembly_format = "$input `,` $weight attr-dict `:` functional-type(operands, results)"
+
+    def verify_(self) -> None:
+        _expect_shape(self, _shape(self.result), _shape(self.input))
+
+
+@irdl_op_definition
+class ILayerNormOp(DnnOp):
+    """Deeploy's iLayerNorm over the last axis, with integer weight and bias."""
+
+    name = "dnn.i_layer_norm"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    result = result_def(TensorType)
+    d = _i64_prop()
+    n_levels = _i64_prop()
+
+    assembly_format = (
+        "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)"
+    )
+
+    def verify_(self) -> None:
+        _expect_shape(self, _shape(self.result), _shape(self.input))
+
+
+@irdl_op_definition
+class IGeluOp(IntegerUnaryOp):
+    """Deeploy's iGELU (I-BERT's integer GELU)."""
+
+    name = "dnn.i_gelu"
+
+    b = _i64_prop()
+    one = _i64_prop()
+
+
+@irdl_op_definition
+class IHardswishOp(IntegerUnaryOp):
+    """Deeploy's iHardswish."""
+
+    name = "dnn.i_hardswish"
+
+    one_over_six = _i64_prop()
+    six = _i64_prop()
+    three = _i64_prop()
+
+
+@irdl_op_definition
+class TrueIntegerDivOp(IntegerUnaryOp):
+    """Deeploy's TrueIntegerDiv: division by the constant `y` in integer arithmetic."""
+
+    name = "dnn.true_integer_div"
+
+    delta = _i64_prop()
+    eps = _i64_prop()
+    eta = _i64_prop()
+    y = _i64_prop()
+
+
+@irdl_op_definition
+class IntegerMeanOp(ReduceOp):
+    """Deeploy's IntegerMean: the mean of integers, rounded as Deeploy rounds it."""
+
+    name = "dnn.integer_mean"
+
+
 DNN = Dialect(
     "dnn",
     [
@@ -1181,6 +1333,15 @@ DNN = Dialect(
         SplitOp,
         PadOp,
         ScatterNDOp,
+        RequantShiftOp,
+        ISoftmaxOp,
+        ITAMaxOp,
+        IRMSNormOp,
+        ILayerNormOp,
+        IGeluOp,
+        IHardswishOp,
+        TrueIntegerDivOp,
+        IntegerMeanOp,
     ],  # fmt: skip
     [WeightsAttr],
 )

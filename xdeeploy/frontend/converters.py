@@ -566,3 +566,87 @@ def scatter_nd(ctx: NodeContext) -> Sequence[SSAValue]:
         raise ctx.error(f"reduction '{ctx.attr('reduction')}' is not supported (only 'none')")
     operands = [ctx.input(0), ctx.input(1), ctx.input(2)]
     return ctx.emit(dnn.ScatterNDOp(operands=operands, result_types=[ctx.out_type()])).results
+
+
+# ---------------------------------------------------------------------------- Deeploy integer ops
+
+
+def _int_attr(ctx: NodeContext, *names: str, default: int | None = None) -> IntegerAttr:
+    """An integer attribute under any of `names` (Deeploy stores some as float tensors)."""
+    for name in names:
+        value = ctx.attr(name)
+        if value is not None:
+            if isinstance(value, list):
+                if len(value) != 1:
+                    raise ctx.error(f"attribute '{name}' must be a scalar, got {len(value)} values")
+                value = value[0]
+            if float(value) != int(value):
+                raise ctx.error(f"attribute '{name}' = {value} is not an integer")
+            return _int(int(value))
+    if default is None:
+        raise ctx.error(f"attribute '{names[0]}' is missing")
+    return _int(default)
+
+
+@converts("RequantShift")
+@converts("RequantShift", domain="ai.onnx.contrib")
+def requant_shift(ctx: NodeContext) -> Sequence[SSAValue]:
+    props: dict[str, Attribute] = {
+        "div": _int_attr(ctx, "div"),
+        "n_levels": _int_attr(ctx, "n_levels_out", "n_levels"),
+    }
+    if _int_attr(ctx, "signed", default=1).value.data:
+        props["signed"] = UnitAttr()
+    operands = [ctx.input(0), ctx.input(1), ctx.input(2)]
+    op = dnn.RequantShiftOp(operands=operands, result_types=[ctx.out_type()], properties=props)
+    return ctx.emit(op).results
+
+
+def _integer_unary(cls: type[dnn.IntegerUnaryOp], **attrs: tuple[str, ...]) -> Converter:
+    def convert(ctx: NodeContext) -> Sequence[SSAValue]:
+        props: dict[str, Attribute] = {k: _int_attr(ctx, *names) for k, names in attrs.items()}
+        op = cls(operands=[ctx.input(0)], result_types=[ctx.out_type()], properties=props)
+        return ctx.emit(op).results
+
+    return convert
+
+
+CONVERTERS[("", "iSoftmax")] = _integer_unary(
+    dnn.ISoftmaxOp,
+    coeff_a=("coeffA",), coeff_b=("coeffB",), coeff_c=("coeffC",), log2=("log2",),
+    n_levels=("n_levels",),
+)  # fmt: skip
+CONVERTERS[("", "ITAMax")] = _integer_unary(dnn.ITAMaxOp, n_levels=("n_levels",))
+CONVERTERS[("", "iGELU")] = _integer_unary(dnn.IGeluOp, b=("b",), one=("one",))
+CONVERTERS[("", "iHardswish")] = _integer_unary(
+    dnn.IHardswishOp, one_over_six=("one_over_six",), six=("six",), three=("three",)
+)
+CONVERTERS[("", "TrueIntegerDiv")] = _integer_unary(
+    dnn.TrueIntegerDivOp, delta=("Delta",), eps=("eps",), eta=("eta",), y=("y",)
+)
+
+
+@converts("iRMSNorm")
+def i_rms_norm(ctx: NodeContext) -> Sequence[SSAValue]:
+    props = {"d": _int_attr(ctx, "D"), "n_levels": _int_attr(ctx, "n_levels")}
+    op = dnn.IRMSNormOp(
+        operands=[ctx.input(0), ctx.input(1)], result_types=[ctx.out_type()], properties=props
+    )
+    return ctx.emit(op).results
+
+
+@converts("iLayerNorm")
+def i_layer_norm(ctx: NodeContext) -> Sequence[SSAValue]:
+    props = {"d": _int_attr(ctx, "D"), "n_levels": _int_attr(ctx, "n_levels")}
+    operands = [ctx.input(0), ctx.input(1), ctx.input(2)]
+    op = dnn.ILayerNormOp(operands=operands, result_types=[ctx.out_type()], properties=props)
+    return ctx.emit(op).results
+
+
+@converts("IntegerMean")
+def integer_mean(ctx: NodeContext) -> Sequence[SSAValue]:
+    rank = len(ctx.shape(0))
+    axes = ctx.attr("axes") or list(range(rank))
+    axes = sorted({ctx.axis(a, rank) for a in axes})
+    keepdims = bool(ctx.attr("keepdims", 1))
+    return ctx.emit(dnn.IntegerMeanOp(ctx.input(0), axes, keepdims, ctx.out_type())).results
