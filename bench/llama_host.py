@@ -211,7 +211,10 @@ def compile_only(model_path: Path, build_dir: Path) -> int:
         "load_s": loaded - start,
         "compile_s": compiled - loaded,
         "gcc_s": built - compiled,
+        # This process's peak, and the largest of gcc's processes (whose ru_maxrss starts
+        # from this process's RSS at the spawn: a bound from above, hence the max).
         "python_peak_rss_kb": _vm("VmHWM"),
+        "gcc_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         "library_bytes": library.stat().st_size,
         "weights_bin_bytes": (build.folder / "weights.bin").stat().st_size,
         "network_c_bytes": (build.folder / "network.c").stat().st_size,
@@ -229,11 +232,13 @@ def measure_compile(model_path: Path, work: Path) -> dict[str, Any]:
     )
     record: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     record["subprocess_wall_s"] = wall
-    # RUSAGE_CHILDREN: the largest peak RSS among the children reaped so far and their
-    # descendants (python, then gcc and cc1). A child's ru_maxrss starts from the RSS of
-    # the process that spawned it, so this script keeps itself small until here (the
-    # models are written by subprocesses, nothing big is imported) and records its RSS.
-    record["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # The compile's peak: the largest of the python process and the gcc processes.
+    record["peak_rss_kb"] = max(record["python_peak_rss_kb"] or 0, record["gcc_maxrss_kb"])
+    # RUSAGE_CHILDREN here: the largest ru_maxrss among this script's children reaped so
+    # far and their descendants. A child's ru_maxrss starts from the RSS of the process
+    # that spawned it, so this script stays small until here (the models are written by
+    # subprocesses, nothing big is imported); its own RSS is recorded for comparison.
+    record["rusage_children_maxrss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     record["spawner_rss_kb"] = spawner_rss
     return record
 

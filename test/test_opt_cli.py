@@ -271,3 +271,25 @@ def test_demo_reference_is_independent() -> None:
             w[0, 0] += 0.5
             init.CopyFrom(numpy_helper.from_array(w, "wo"))
     assert np.abs(got - numpy_reference(m, demo_inputs()[0])).max() > 1e-3
+
+
+def test_floats_xdsl_would_print_as_hex_stay_exact(tmp_path: Path) -> None:
+    """xDSL 0.74 prints 4171896.0, NaN and inf as hex bit patterns and parses those back
+    as integers; such constants must survive print → parse → print unchanged."""
+    values = np.array([4171896.0, -np.inf, 0.5], dtype=np.float32)
+    m = model(
+        [helper.make_node("Add", ["x", "c"], ["y"], name="add")],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+        [numpy_helper.from_array(values, "c")],
+    )
+    a, b = tmp_path / "a.mlir", tmp_path / "b.mlir"
+    assert run("deeploy-opt", save(tmp_path, m), "-o", a).returncode == 0
+    assert run("deeploy-opt", a, "-o", b).returncode == 0
+    assert a.read_text() == b.read_text()
+    assert "0x" not in a.read_text()
+
+    from xdeeploy.dialects import dnn
+
+    assert not dnn.prints_exactly(values)
+    assert dnn.prints_exactly(np.array([0.5, 1e-6, 3.0e7], dtype=np.float32))

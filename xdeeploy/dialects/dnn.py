@@ -131,9 +131,31 @@ def dense_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:
     return DenseIntOrFPElementsAttr.from_list(ty, values)  # pyright: ignore[reportCallIssue, reportArgumentType]
 
 
+def prints_exactly(array: np.ndarray) -> bool:
+    """Whether xDSL 0.74 prints every value of `array` in a form it parses back unchanged.
+
+    It prints NaN, infinities and floats that neither `%.5e` nor `%.9g` (with a dot) give
+    exactly (e.g. 4171896.0, common in requantization multipliers) as hex bit patterns,
+    and its parser then reads `dense<0x4A7EA1E0>` as the integer 0x4A7EA1E0.
+    """
+    if array.dtype.kind != "f":
+        return True
+    digits = 9 if array.dtype == np.float32 else 17
+    for value in array.reshape(-1).tolist():
+        if not np.isfinite(value):
+            return False
+        short = float(f"{value:.5e}")
+        if array.dtype.type(short) == array.dtype.type(value):
+            continue
+        if "." not in f"{value:.{digits}g}":
+            return False
+    return True
+
+
 def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr | WeightsAttr:
-    """The attribute of a `dnn.constant` holding `array`: inline when small, else stored."""
-    if array.size <= INLINE_LIMIT:
+    """The attribute of a `dnn.constant` holding `array`: inline when small (and printable
+    without loss, see `prints_exactly`), else stored."""
+    if array.size <= INLINE_LIMIT and prints_exactly(array):
         return dense_attr(array)
     from xdeeploy.dialects.dtypes import element_type
     from xdeeploy.weights import save

@@ -25,6 +25,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.dtypes import element_type, numpy_dtype
 from xdeeploy.errors import DeeployError
+from xdeeploy.weights import save
 
 
 def contiguous_strides(shape: Sequence[int]) -> list[int]:
@@ -126,8 +127,13 @@ class BufferBuilder:
     def constant(self, array: np.ndarray, name_hint: str = "const") -> SSAValue:
         """A small constant as a `memref.global` (deduplicated) read by `memref.get_global`."""
         array = np.ascontiguousarray(array)
-        key = array.dtype.str.encode() + str(array.shape).encode() + array.tobytes()
         ty = MemRefType(element_type(array.dtype), list(array.shape))
+        if not dnn.prints_exactly(array):  # kept out of the text, stored like weights
+            stored = dnn.WeightsAttr(save(array), TensorType(ty.element_type, ty.get_shape()))
+            weights = kernel.WeightsOp(stored, ty)
+            weights.result.name_hint = name_hint
+            return self.insert(weights).results[0]
+        key = array.dtype.str.encode() + str(array.shape).encode() + array.tobytes()
         if key not in self._globals:
             symbol = f"xd_const{len(self._globals)}"
             dense = dnn.dense_attr(array)
