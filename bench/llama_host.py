@@ -291,7 +291,7 @@ class Engine:
         total = 0.0
         for pos in positions:
             start = time.perf_counter()
-            logits = self.session.step(int(tokens[pos]), pos)
+            logits = self.session.step(tokens[pos], pos)
             elapsed = time.perf_counter() - start
             total += elapsed
             if keep:
@@ -327,7 +327,8 @@ def measure_decode(
     steps = min(steps, context)
     first = max(0, min(context // 2 - steps // 2, context - steps))
     window = range(first, first + steps)
-    tokens = np.random.default_rng(seed).integers(0, config.vocab_size, size=first + steps)
+    rng = np.random.default_rng(seed)
+    tokens = [int(t) for t in rng.integers(0, config.vocab_size, size=first + steps)]
     record: dict[str, Any] = {
         "context": context,
         "warmup_positions": first,
@@ -413,15 +414,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['median_ms']:.3f} | {r['tokens_per_s']:.1f} "
             f"| **{d['ratio']:.2f}** | {lg['max_abs_diff']:.2e} | {verdict} |"
         )
-    lines += [
-        "",
-        "Compile (`compile_model` + `build_shared_library` in a subprocess; peak RSS of "
-        "that process tree; IR = `deeploy-opt model.onnx`, weights not inline):",
-        "",
-        "| model | compile s | gcc s | peak RSS MB | IR bytes | weights bytes | arena bytes "
-        "| .so bytes |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+    if any("compile" in rec for rec in result["models"].values()):
+        lines += [
+            "",
+            "Compile (`compile_model` + `build_shared_library` in a subprocess; peak RSS of "
+            "that process tree; IR = `deeploy-opt model.onnx`, weights not inline):",
+            "",
+            "| model | compile s | gcc s | peak RSS MB | IR bytes | weights bytes | arena bytes "
+            "| .so bytes |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
     for name, rec in result["models"].items():
         c, ir = rec.get("compile"), rec.get("ir", {})
         if c is None:
@@ -441,6 +443,8 @@ def markdown(result: dict[str, Any]) -> str:
     for name, rec in result["models"].items():
         if "error" in rec.get("model", {}):
             errors.append(f"- {name} model: {rec['model']['error']}")
+    if "checkpoint_error" in result:
+        errors.append(f"- --from-llama2c: {result['checkpoint_error']}")
     if errors:
         lines += ["", "Errors:", "", *errors]
     return "\n".join(lines) + "\n"

@@ -177,6 +177,11 @@ def _shape(value: SSAValue | Operation) -> tuple[int, ...]:
     return _tensor(value).get_shape()
 
 
+def shape_of(value: SSAValue | Operation) -> tuple[int, ...]:
+    """The static shape of a tensor value."""
+    return _shape(value)
+
+
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     """Numpy/ONNX multidirectional broadcasting; VerifyException if incompatible."""
     try:

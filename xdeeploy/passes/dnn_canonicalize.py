@@ -1,4 +1,5 @@
-"""`dnn-canonicalize`: fold identity reshapes/transposes and compute constant ops."""
+"""`dnn-canonicalize`: fold identity reshapes/transposes, fuse a transposed matmul
+operand into a gemm, and compute constant ops."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType, i64
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType, UnitAttr, i64
 from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
@@ -60,6 +61,29 @@ class FoldIdentityTranspose(RewritePattern):
             )
 
 
+class MatmulOfTransposeToGemm(RewritePattern):
+    """`matmul(a, transpose(b))` of 2-D operands is `gemm(a, b) {trans_b}`: the kernel
+    reads `b` transposed instead of copying it (a tied LM head would otherwise copy the
+    whole embedding table on every token)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: dnn.MatmulOp, rewriter: PatternRewriter) -> None:
+        transpose = op.rhs.owner
+        if (
+            not isinstance(transpose, dnn.TransposeOp)
+            or [int(p) for p in transpose.perm.get_values()] != [1, 0]
+            or len(dnn.shape_of(op.lhs)) != 2
+        ):
+            return
+        gemm = dnn.GemmOp(
+            operands=[[op.lhs], [transpose.input], []],
+            result_types=[op.result.type],
+            properties={"trans_b": UnitAttr()},
+        )
+        gemm.attributes.update(op.attributes)
+        rewriter.replace(op, gemm)
+
+
 class FoldConstantOp(RewritePattern):
     """Computes a `dnn` op whose operands are all `dnn.constant`s, with the interpreter."""
 
@@ -95,7 +119,12 @@ class DnnCanonicalize(ModulePass):
         interpreter.register_implementations(DnnFunctions())
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
-                [FoldIdentityReshape(), FoldIdentityTranspose(), FoldConstantOp(interpreter)]
+                [
+                    FoldIdentityReshape(),
+                    FoldIdentityTranspose(),
+                    MatmulOfTransposeToGemm(),
+                    FoldConstantOp(interpreter),
+                ]
             ),
             post_walk_func=region_dce,
         ).rewrite_module(op)

@@ -37,7 +37,7 @@ from xdeeploy.tools.progress import Stage, quiet
 
 PREFIX = "xd"
 ENTRY = "main"
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = ["-std=c99", "-O3", "-Wall", "-Wextra", "-Werror"]
 WEIGHT_ALIGN = 16
 
 

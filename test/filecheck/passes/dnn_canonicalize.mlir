@@ -56,3 +56,22 @@ func.func @keep(%x: tensor<2x3xf32>) -> tensor<6xf32> {
   %e = dnn.exp %r : tensor<6xf32>
   func.return %e : tensor<6xf32>
 }
+
+// A matmul by a transposed matrix reads it transposed instead of copying it.
+// CHECK-LABEL: func.func @tied_head
+// CHECK-NEXT:    %logits = dnn.gemm %x, %emb {dnn.node = "lm_head", trans_b} : tensor<2x8xf32>, tensor<32x8xf32> -> tensor<2x32xf32>
+// CHECK-NEXT:    func.return %logits
+func.func @tied_head(%x: tensor<2x8xf32>, %emb: tensor<32x8xf32>) -> tensor<2x32xf32> {
+  %t = dnn.transpose %emb {perm = array<i64: 1, 0>} : tensor<32x8xf32> -> tensor<8x32xf32>
+  %logits = dnn.matmul %x, %t {dnn.node = "lm_head"} : (tensor<2x8xf32>, tensor<8x32xf32>) -> tensor<2x32xf32>
+  func.return %logits : tensor<2x32xf32>
+}
+
+// A batched lhs keeps the matmul: gemm is 2-D only.
+// CHECK-LABEL: func.func @batched_keeps_matmul
+// CHECK:         dnn.matmul
+func.func @batched_keeps_matmul(%x: tensor<3x2x8xf32>, %w: tensor<32x8xf32>) -> tensor<3x2x32xf32> {
+  %t = dnn.transpose %w {perm = array<i64: 1, 0>} : tensor<32x8xf32> -> tensor<8x32xf32>
+  %y = dnn.matmul %x, %t : (tensor<3x2x8xf32>, tensor<8x32xf32>) -> tensor<3x2x32xf32>
+  func.return %y : tensor<3x2x32xf32>
+}

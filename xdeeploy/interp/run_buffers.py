@@ -1,0 +1,63 @@
+"""Runs a buffer-level module's `main` (after `convert-dnn-to-kernel`, `plan-memory`).
+
+`@main(inputs..., outputs...)` returns nothing: the outputs are trailing arguments tagged
+`dnn.output` that the caller allocates. Here the caller is numpy: inputs are read-only
+copies (C sees them as `const`), outputs start poisoned (0xFF bytes, NaN as floats), so
+an output the function never writes shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import MemRefType, ModuleOp
+from xdsl.interpreter import Interpreter
+from xdsl.interpreters.func import FuncFunctions
+
+from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
+from xdeeploy.interp.buffers import BufferFunctions, fresh
+from xdeeploy.interp.run import entry_function
+
+OUTPUT_ATTR = "dnn.output"
+"""Marks an out-parameter (`convert_dnn_to_kernel.OUTPUT_ATTR`; interp does not import
+the lowering)."""
+
+
+def _is_output(fn: func.FuncOp, index: int) -> bool:
+    return fn.arg_attrs is not None and OUTPUT_ATTR in fn.arg_attrs.data[index].data
+
+
+def run_buffers(
+    module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main"
+) -> list[np.ndarray]:
+    """Calls `@name` with `inputs` (converted to the argument types) and fresh outputs;
+    returns the outputs."""
+    fn = entry_function(module, name)
+    types = list(fn.function_type.inputs.data)
+    n_in = sum(1 for k in range(len(types)) if not _is_output(fn, k))
+    if any(_is_output(fn, k) for k in range(n_in)):
+        raise DeeployError(f"@{name}: the dnn.output arguments must come last")
+    if len(inputs) != n_in:
+        raise DeeployError(f"@{name} takes {n_in} inputs but {len(inputs)} were given")
+    args: list[np.ndarray[Any, Any]] = []
+    for k, ty in enumerate(types):
+        assert isinstance(ty, MemRefType)
+        shape, dtype = list(ty.get_shape()), numpy_dtype(ty.element_type)
+        if k >= n_in:
+            args.append(fresh(shape, dtype))
+            continue
+        arr = np.asarray(inputs[k])
+        if arr.size != int(np.prod(shape)):
+            raise DeeployError(f"input {k} has shape {list(arr.shape)} but @{name} expects {shape}")
+        value = np.array(arr.astype(dtype, copy=False).reshape(shape), order="C")
+        value.flags.writeable = False
+        args.append(value)
+    interpreter = Interpreter(module)
+    interpreter.register_implementations(FuncFunctions())
+    interpreter.register_implementations(BufferFunctions())
+    interpreter.call_op(name, tuple(args))
+    return args[n_in:]
