@@ -100,8 +100,8 @@ def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
     )
 
 
-def check_levels(model: onnx.ModelProto, inputs: list[np.ndarray]) -> None:
-    """dnn vs kernel calls vs planned arena, on the same inputs."""
+def check_levels(model: onnx.ModelProto, inputs: list[np.ndarray]) -> ModuleOp:
+    """dnn vs kernel calls vs planned arena, on the same inputs; returns the planned module."""
     module = import_model(model)
     want = run_module(module, inputs)
     ConvertDnnToKernel().apply(Context(), module)
@@ -114,6 +114,7 @@ def check_levels(model: onnx.ModelProto, inputs: list[np.ndarray]) -> None:
     for k, w in enumerate(want):
         assert_same(lowered[k], w, f"output {k} after convert-dnn-to-kernel")
         assert_same(planned[k], w, f"output {k} after plan-memory")
+    return module
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -565,12 +566,15 @@ def _mlp_chain() -> Graph:
             node("MatMul", ["a1", "w2"], ["h2"]),
             node("Sigmoid", ["h1"], ["g"]),
             node("Mul", ["h2", "g"], ["m"]),
+            node("Reshape", ["h1", "flat"], ["h1_alias"]),  # keeps h1 alive to the end
             node("Add", ["m", "a1"], ["res"]),
             node("Softmax", ["res"], ["y"], axis=-1),
+            node("Reshape", ["y", "flat"], ["y_flat"]),
+            node("Sub", ["y_flat", "h1_alias"], ["late"]),
         ],
         {"x": f32(r, 4, 8)},
-        ["y"],
-        {"w1": f32(r, 8, 8), "w2": f32(r, 8, 8)},
+        ["y", "late"],
+        {"w1": f32(r, 8, 8), "w2": f32(r, 8, 8), "flat": np.array([2, 16], np.int64)},
     )
 
 
@@ -633,10 +637,23 @@ def test_peer_network_levels_agree(case: str) -> None:
 
 
 def test_tiny_llama_decode_step_levels_agree() -> None:
+    """A decode step at position 5 over filled caches; then again with each present cache
+    in its past cache's buffer (`dnn.may_alias`), as a caller updating in place runs it."""
     config = PRESETS["tiny"]
     model = build_llama(config, random_weights(config, seed=3))
-    inputs = [a for _, a in seeded_inputs(model, config, seed=4)]
-    check_levels(model, inputs)
+    r = rng(4)
+    inputs = []
+    for name, array in seeded_inputs(model, config, seed=4):
+        if name == "pos":
+            array = np.full_like(array, 5)
+        elif array.dtype == np.float32:  # a past cache
+            array = r.uniform(-1, 1, array.shape).astype(np.float32)
+        inputs.append(array)
+    planned = check_levels(model, inputs)
+    separate = run_buffers(planned, inputs)
+    in_place = run_buffers(planned, inputs, in_place=True)
+    for k, (got, want) in enumerate(zip(in_place, separate, strict=True)):
+        np.testing.assert_array_equal(got, want, err_msg=f"output {k} in place")
 
 
 # ----------------------------------------------------------------------------- bugs caught

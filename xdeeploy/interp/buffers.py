@@ -554,7 +554,7 @@ def xd_scatter_nd(m: Memory, out: Array, indices: Array, updates: Array, elem_si
     k = np.where(k < 0, k + np.array(dims, np.int64), k)
     if np.any((k < 0) | (k >= np.array(dims, np.int64))):
         raise InterpretationError(f"scatter_nd index out of range of {dims}: {k.tolist()}")
-    pos = np.ravel_multi_index(tuple(k.T), dims) if q else np.zeros(n, np.int64)
+    pos: Array = np.asarray(np.ravel_multi_index(tuple(k.T), dims)) if q else np.zeros(n, np.int64)
     # Tuples apply in order: with duplicates the last update wins.
     _, first_from_end = np.unique(pos[::-1], return_index=True)
     keep = n - 1 - first_from_end
@@ -587,7 +587,7 @@ def _check_overlap(name: str, params: Sequence[kernel.Param], values: Sequence[A
             if name in SAME_BUFFER_OK and o0 == i0:
                 continue
             raise InterpretationError(
-                f"@{name}: an output overlaps an input (bytes [{o0 - i0}, {o1 - i0}) of an "
+                f"an output overlaps an input (bytes [{o0 - i0}, {o1 - i0}) of an "
                 f"input of {i.nbytes} bytes): the buffers share memory"
             )
 
@@ -603,7 +603,8 @@ def _c_argument(arg: Attribute | None) -> Any:
         case FloatAttr():
             return np.float32(arg.value.data)
         case DenseArrayBase():
-            return tuple(int(v) for v in arg.get_values())  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+            values: Any = arg.get_values()  # pyright: ignore[reportAttributeAccessIssue]
+            return tuple(int(v) for v in values)
     raise InterpretationError(f"kernel argument {arg} has no C value")
 
 

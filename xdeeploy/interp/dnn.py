@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import I64, DenseArrayBase, FloatAttr, TensorType
+from xdsl.dialects.builtin import I64, DenseArrayBase, FloatAttr, IntegerAttr, TensorType
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation
 
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.interp import integer_norms as inorm
+from xdeeploy.interp import integer_reference as iref
 from xdeeploy.interp import reference as ref
 
 Args = PythonValues
@@ -254,3 +256,95 @@ class DnnFunctions(InterpreterFunctions):
         self, interpreter: Interpreter, op: dnn.ScatterNDOp, args: Args
     ) -> PythonValues:
         return (ref.scatter_nd(args[0], args[1], args[2]),)
+
+
+# ---------------------------------------------------------------------------- integer ops
+
+
+def _int(x: np.ndarray) -> np.ndarray:
+    """Integer values of a tensor, whether it is integer-typed or fake-quantized float."""
+    return np.rint(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)
+
+
+def _v(attr: IntegerAttr) -> int:
+    return int(attr.value.data)
+
+
+def _integer(op: Operation, value: np.ndarray) -> PythonValues:
+    """Exact integer results stored in the op's result type (float for fake-quantized
+    graphs, the integer type once the graph is typed)."""
+    return (value.astype(_result_dtype(op)),)
+
+
+@register_impls
+class DnnIntegerFunctions(InterpreterFunctions):
+    @impl(dnn.RequantShiftOp)
+    def run_requant_shift(
+        self, interpreter: Interpreter, op: dnn.RequantShiftOp, args: Args
+    ) -> PythonValues:
+        out = iref.requant_shift(
+            _int(args[0]), _int(args[1]), _int(args[2]),
+            div=_v(op.div), n_levels=_v(op.n_levels), signed=op.signed is not None,
+        )  # fmt: skip
+        return _integer(op, out)
+
+    @impl(dnn.ISoftmaxOp)
+    def run_i_softmax(
+        self, interpreter: Interpreter, op: dnn.ISoftmaxOp, args: Args
+    ) -> PythonValues:
+        out = inorm.i_softmax(
+            _int(args[0]), coeff_a=_v(op.coeff_a), coeff_b=_v(op.coeff_b),
+            coeff_c=_v(op.coeff_c), log2=_v(op.log2), n_levels=_v(op.n_levels),
+        )  # fmt: skip
+        return _integer(op, out)
+
+    @impl(dnn.ITAMaxOp)
+    def run_ita_max(self, interpreter: Interpreter, op: dnn.ITAMaxOp, args: Args) -> PythonValues:
+        return _integer(op, inorm.ita_max(_int(args[0]), n_levels=_v(op.n_levels)))
+
+    @impl(dnn.IRMSNormOp)
+    def run_i_rms_norm(
+        self, interpreter: Interpreter, op: dnn.IRMSNormOp, args: Args
+    ) -> PythonValues:
+        out = inorm.i_rms_norm(_int(args[0]), _int(args[1]), d=_v(op.d), n_levels=_v(op.n_levels))
+        return _integer(op, out)
+
+    @impl(dnn.ILayerNormOp)
+    def run_i_layer_norm(
+        self, interpreter: Interpreter, op: dnn.ILayerNormOp, args: Args
+    ) -> PythonValues:
+        out = inorm.i_layer_norm(
+            _int(args[0]), _int(args[1]), _int(args[2]), d=_v(op.d), n_levels=_v(op.n_levels)
+        )
+        return _integer(op, out)
+
+    @impl(dnn.IGeluOp)
+    def run_i_gelu(self, interpreter: Interpreter, op: dnn.IGeluOp, args: Args) -> PythonValues:
+        return _integer(op, iref.igelu(_int(args[0]), b=_v(op.b), one=_v(op.one)))
+
+    @impl(dnn.IHardswishOp)
+    def run_i_hardswish(
+        self, interpreter: Interpreter, op: dnn.IHardswishOp, args: Args
+    ) -> PythonValues:
+        out = iref.ihardswish(
+            _int(args[0]), one_over_six=_v(op.one_over_six), six=_v(op.six), three=_v(op.three)
+        )
+        return _integer(op, out)
+
+    @impl(dnn.TrueIntegerDivOp)
+    def run_true_integer_div(
+        self, interpreter: Interpreter, op: dnn.TrueIntegerDivOp, args: Args
+    ) -> PythonValues:
+        out = iref.true_integer_div(
+            _int(args[0]), Delta=_v(op.delta), eps=_v(op.eps), eta=_v(op.eta), y=_v(op.y)
+        )
+        return _integer(op, out)
+
+    @impl(dnn.IntegerMeanOp)
+    def run_integer_mean(
+        self, interpreter: Interpreter, op: dnn.IntegerMeanOp, args: Args
+    ) -> PythonValues:
+        out = iref.integer_mean(
+            _int(args[0]), axes=_ints(op.axes), keepdims=op.keepdims is not None
+        )
+        return _integer(op, out)

@@ -47,14 +47,14 @@ AnyArray = npt.NDArray[Any]
 I64 = npt.NDArray[np.int64]
 
 __all__ = [
-    "add", "add_type", "attr_int", "cmsis_emulated_add", "concat", "concat_type", "conv", "conv_type", "fits",
-    "gather", "gather_type", "gemm", "gemm_type", "igelu", "igelu_type", "ihardswish",
-    "ihardswish_type", "infer_input_type", "integer_div", "integer_div_type", "integer_mean",
-    "integer_mean_type", "matmul", "matmul_type", "max_pool", "max_pool_type", "mul",
-    "mul_type", "requant_shift", "requant_shift_type", "requantized_igelu",
-    "requantized_ihardswish", "reshape", "reshape_type", "signprop_storage", "sub",
-    "sub_type", "transpose", "transpose_type", "true_integer_div", "true_integer_div_coeff",
-    "true_integer_div_type", "wrap",
+    "add", "add_type", "attr_int", "cmsis_emulated_add", "concat", "concat_type", "conv",
+    "conv_type", "fits", "gather", "gather_type", "gemm", "gemm_type", "igelu",
+    "igelu_type", "ihardswish", "ihardswish_type", "infer_input_type", "integer_div",
+    "integer_div_type", "integer_mean", "integer_mean_type", "matmul", "matmul_type",
+    "max_pool", "max_pool_type", "mul", "mul_type", "requant_shift", "requant_shift_type",
+    "requantized_igelu", "requantized_ihardswish", "reshape", "reshape_type",
+    "signprop_storage", "sub", "sub_type", "transpose", "transpose_type",
+    "true_integer_div", "true_integer_div_coeff", "true_integer_div_type", "wrap",
 ]  # fmt: skip
 
 _INT8 = np.dtype(np.int8)

@@ -12,7 +12,7 @@ from xdsl.interpreters.func import FuncFunctions
 
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
-from xdeeploy.interp.dnn import DnnFunctions
+from xdeeploy.interp.dnn import DnnFunctions, DnnIntegerFunctions
 
 
 def entry_function(module: ModuleOp, name: str = "main") -> func.FuncOp:
@@ -42,4 +42,5 @@ def run_module(
     interpreter = Interpreter(module)
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(DnnFunctions())
+    interpreter.register_implementations(DnnIntegerFunctions())
     return [np.asarray(r) for r in interpreter.call_op(name, tuple(args))]

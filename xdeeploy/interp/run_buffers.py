@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import MemRefType, ModuleOp
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 
@@ -23,19 +23,26 @@ from xdeeploy.interp.buffers import BufferFunctions, fresh
 from xdeeploy.interp.run import entry_function
 
 OUTPUT_ATTR = "dnn.output"
-"""Marks an out-parameter (`convert_dnn_to_kernel.OUTPUT_ATTR`; interp does not import
-the lowering)."""
+ALIAS_ATTR = "dnn.may_alias"
+"""As `convert_dnn_to_kernel.OUTPUT_ATTR` / `ALIAS_ATTR` (interp does not import the
+lowering): an out-parameter, and the input whose buffer the caller may pass for it."""
 
 
 def _is_output(fn: func.FuncOp, index: int) -> bool:
     return fn.arg_attrs is not None and OUTPUT_ATTR in fn.arg_attrs.data[index].data
 
 
+def _alias_of(fn: func.FuncOp, index: int) -> int | None:
+    attr = fn.arg_attrs.data[index].data.get(ALIAS_ATTR) if fn.arg_attrs else None
+    return attr.value.data if isinstance(attr, IntegerAttr) else None
+
+
 def run_buffers(
-    module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main"
+    module: ModuleOp, inputs: Sequence[np.ndarray], name: str = "main", in_place: bool = False
 ) -> list[np.ndarray]:
     """Calls `@name` with `inputs` (converted to the argument types) and fresh outputs;
-    returns the outputs."""
+    returns the outputs. With `in_place`, an output tagged `dnn.may_alias = k` is input
+    k's buffer (a writable copy), as a caller updating a KV cache in place passes it."""
     fn = entry_function(module, name)
     types = list(fn.function_type.inputs.data)
     n_in = sum(1 for k in range(len(types)) if not _is_output(fn, k))
@@ -56,6 +63,11 @@ def run_buffers(
         value = np.array(arr.astype(dtype, copy=False).reshape(shape), order="C")
         value.flags.writeable = False
         args.append(value)
+    if in_place:
+        for k in range(n_in, len(types)):
+            alias = _alias_of(fn, k)
+            if alias is not None:
+                args[alias] = args[k] = np.array(args[alias], order="C")  # writable
     interpreter = Interpreter(module)
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(BufferFunctions())

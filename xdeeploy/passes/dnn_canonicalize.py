@@ -21,7 +21,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.transforms.dead_code_elimination import region_dce
 
 from xdeeploy.dialects import dnn
-from xdeeploy.interp.dnn import DnnFunctions
+from xdeeploy.interp.dnn import DnnFunctions, DnnIntegerFunctions
 
 FOLD_LIMIT = 1 << 20
 """Largest result (in elements) worth computing at compile time."""
@@ -117,6 +117,7 @@ class DnnCanonicalize(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         interpreter = Interpreter(op)
         interpreter.register_implementations(DnnFunctions())
+        interpreter.register_implementations(DnnIntegerFunctions())
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
                 [
