@@ -319,7 +319,9 @@ def test_platforms_without_engine_are_one_line_errors(
         (np.array([0, 40000]), "uint16"),
         (np.array([-1, 40000]), "int32"),
         (np.array([0.5, 1.0]), "float32"),
-        (np.zeros((1, 16, 1, 4), dtype=np.float32), "int8"),  # the microLlama mask
+        (np.zeros((1, 16, 1, 4), dtype=np.float32), "float32"),  # float zeros stay float
+        (np.zeros(2, dtype=np.int64), "uint8"),  # the microLlama INT8 mask
+        (np.array([0, 127]), "uint8"),  # non-negative: unsigned first, as Deeploy
         (np.array([np.inf, 1.0]), "float32"),
         (np.array([1.0, np.nan]), "float32"),
     ],
@@ -350,7 +352,8 @@ def test_bind_inputs_skips_initializers_empties_and_extras() -> None:
     assert [x.name for x in bound] == ["a", "b"]
     assert bound[0].data.shape == (2, 2) and bound[0].data.dtype == np.float32
     assert bound[1].data.dtype == np.float32  # ONNX dtype for the reference engines
-    assert bound[1].type == InputType(np.dtype("int8"))  # C type from the data
+    # C type from the data: 7 is non-negative, and Deeploy tries unsigned types first.
+    assert bound[1].type == InputType(np.dtype("uint8"))
 
 
 def load_like_npz(arrays: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:

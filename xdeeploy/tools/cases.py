@@ -74,20 +74,16 @@ def _fits(lo: float, hi: float, dtype: np.dtype) -> bool:
 
 
 def infer_input_type(arr: np.ndarray) -> np.dtype:
-    """The Deeploy type for `arr`: the narrowest fitting integer type, else float32."""
-    if arr.size == 0 or not _is_integer_valued(arr):
+    """The type Deeploy's harness gives an input from its data (narrowest integer type,
+    unsigned first at each width, else float32); see `integer_reference.infer_input_type`."""
+    from xdeeploy.interp.integer_reference import infer_input_type as deeploy_type
+
+    if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr)):
+        return np.dtype("float32")  # ±inf and NaN are not integers
+    try:
+        return deeploy_type(arr)
+    except ValueError:  # wider than 64 bits
         return np.dtype("float32")
-    lo, hi = float(np.min(arr)), float(np.max(arr))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return np.dtype("float32")  # ±inf compares equal to its own rounding
-    for dtype in _INFERABLE_INTEGER_TYPES:
-        if _fits(lo, hi, dtype):
-            return dtype
-    # Deeploy stops at 32 bits; int64 keeps wide integer data exact rather than
-    # silently turning it into floats.
-    if _fits(lo, hi, np.dtype("int64")):
-        return np.dtype("int64")
-    return np.dtype("float32")
 
 
 def parse_input_type(spec: str) -> tuple[str, InputType]:
