@@ -955,3 +955,21 @@ def test_scatter_nd(
         node_inputs=["data", "indices", "updates"],
         exact=True,
     )
+
+
+@pytest.mark.parametrize("per_axis", [False, True], ids=["per-tensor", "per-axis"])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8], ids=["i8", "u8"])
+def test_quantize_dequantize(per_axis: bool, dtype: type) -> None:
+    rng = _rng("qdq", per_axis, dtype)
+    x = _normal(rng, (2, 3, 4), scale=4.0)
+    scale = np.array([0.05, 0.02, 0.1] if per_axis else 0.03, dtype=F32)
+    zero = (
+        np.array([3, -2, 0] if per_axis else 5, dtype=dtype)
+        if dtype == np.int8
+        else np.array([128, 100, 0] if per_axis else 120, dtype=dtype)
+    )
+    q = ref.quantize_linear(x, scale, zero, axis=1)
+    check("QuantizeLinear", {"x": x}, {"axis": 1}, q,
+          initializers={"s": scale, "z": zero}, node_inputs=["x", "s", "z"], exact=True, opset=19)  # fmt: skip
+    check("DequantizeLinear", {"q": q}, {"axis": 1}, ref.dequantize_linear(q, scale, zero, axis=1),
+          initializers={"s": scale, "z": zero}, node_inputs=["q", "s", "z"], opset=19)  # fmt: skip

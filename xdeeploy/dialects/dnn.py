@@ -1301,6 +1301,52 @@ class IntegerMeanOp(ReduceOp):
     name = "dnn.integer_mean"
 
 
+# ---------------------------------------------------------------------------
+# Standard ONNX quantization (QDQ), before `dnn-lower-qdq` turns it into integer ops.
+
+
+class QuantizationOp(DnnOp):
+    """`scale` and `zero_point` are scalars or per-`axis` vectors, as in ONNX."""
+
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    zero_point = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64])
+
+    assembly_format = (
+        "$input `,` $scale `,` $zero_point attr-dict `:` functional-type(operands, results)"
+    )
+
+    def verify_(self) -> None:
+        _expect_shape(self, _shape(self.result), _shape(self.input))
+        x = _shape(self.input)
+        for param in (self.scale, self.zero_point):
+            p = _shape(param)
+            if len(p) > 1 or (p and x and p[0] not in (1, x[self.axis.value.data])):
+                raise VerifyException(
+                    f"{self.name}: scale/zero point must be scalars or per-axis vectors"
+                )
+        if not isinstance(_tensor(self.scale).element_type, Float32Type):
+            raise VerifyException(f"{self.name}: scale must be f32")
+        if x:
+            _axis(self, self.axis.value.data, len(x))
+
+
+@irdl_op_definition
+class QuantizeLinearOp(QuantizationOp):
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point)."""
+
+    name = "dnn.quantize_linear"
+
+
+@irdl_op_definition
+class DequantizeLinearOp(QuantizationOp):
+    """ONNX DequantizeLinear: (x - zero_point) * scale."""
+
+    name = "dnn.dequantize_linear"
+
+
 DNN = Dialect(
     "dnn",
     [
@@ -1369,6 +1415,8 @@ DNN = Dialect(
         IHardswishOp,
         TrueIntegerDivOp,
         IntegerMeanOp,
+        QuantizeLinearOp,
+        DequantizeLinearOp,
     ],  # fmt: skip
     [WeightsAttr],
 )

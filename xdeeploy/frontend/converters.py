@@ -650,3 +650,22 @@ def integer_mean(ctx: NodeContext) -> Sequence[SSAValue]:
     axes = sorted({ctx.axis(a, rank) for a in axes})
     keepdims = bool(ctx.attr("keepdims", 1))
     return ctx.emit(dnn.IntegerMeanOp(ctx.input(0), axes, keepdims, ctx.out_type())).results
+
+
+@converts("QuantizeLinear", "DequantizeLinear")
+def qdq(ctx: NodeContext) -> Sequence[SSAValue]:
+    rank = len(ctx.shape(0))
+    axis = ctx.axis(ctx.attr("axis", 1), rank) if rank else 0
+    if ctx.attr("block_size", 0):
+        raise ctx.error("blocked quantization (block_size) is not supported")
+    if ctx.has_input(2):
+        zero_point = ctx.input(2)
+    else:  # ONNX default: a uint8 zero point of 0
+        zero_point = ctx.emit(dnn.ConstantOp(dnn.constant_attr(np.array(0, np.uint8)))).results[0]
+    cls = dnn.QuantizeLinearOp if ctx.node.op_type == "QuantizeLinear" else dnn.DequantizeLinearOp
+    op = cls(
+        operands=[ctx.input(0), ctx.input(1), zero_point],
+        result_types=[ctx.out_type()],
+        properties={"axis": _int(axis)},
+    )
+    return ctx.emit(op).results

@@ -247,6 +247,18 @@ class DnnFunctions(InterpreterFunctions):
             sizes.append(r.type.get_shape()[axis])
         return tuple(ref.split(args[0], axis=axis, sizes=sizes))
 
+    @impl(dnn.QuantizeLinearOp)
+    def run_quantize_linear(
+        self, interpreter: Interpreter, op: dnn.QuantizeLinearOp, args: Args
+    ) -> PythonValues:
+        return (ref.quantize_linear(args[0], args[1], args[2], axis=op.axis.value.data),)
+
+    @impl(dnn.DequantizeLinearOp)
+    def run_dequantize_linear(
+        self, interpreter: Interpreter, op: dnn.DequantizeLinearOp, args: Args
+    ) -> PythonValues:
+        return (ref.dequantize_linear(args[0], args[1], args[2], axis=op.axis.value.data),)
+
     @impl(dnn.PadOp)
     def run_pad(self, interpreter: Interpreter, op: dnn.PadOp, args: Args) -> PythonValues:
         return (ref.pad(args[0], pads=_ints(op.pads), value=_float(op.value, 0.0)),)

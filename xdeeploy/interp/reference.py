@@ -750,3 +750,29 @@ def scatter_nd(data: Array, indices: Array, updates: Array) -> Array:
     for row, upd in zip(flat_idx, flat_upd, strict=True):
         out[tuple(int(i) % d for i, d in zip(row, data.shape, strict=False))] = upd
     return out
+
+
+def _per_axis(param: Array, x: Array, axis: int) -> Array:
+    if param.ndim == 0 or param.size == 1 or x.ndim == 0:
+        return param.reshape(())
+    shape = [1] * x.ndim
+    shape[axis] = param.size
+    return param.reshape(shape)
+
+
+def quantize_linear(x: Array, scale: Array, zero_point: Array, *, axis: int = 1) -> Array:
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point), computed
+    in float32 as onnxruntime does."""
+    dtype = zero_point.dtype
+    info = np.iinfo(dtype)
+    s = _per_axis(scale, x, axis).astype(np.float32)
+    zp = _per_axis(zero_point, x, axis).astype(np.float32)
+    q = np.rint(x.astype(np.float32) / s) + zp
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_linear(x: Array, scale: Array, zero_point: Array, *, axis: int = 1) -> Array:
+    """ONNX DequantizeLinear: (x - zero_point) * scale in float32."""
+    s = _per_axis(scale, x, axis).astype(np.float32)
+    zp = _per_axis(zero_point, x, axis).astype(np.int32)
+    return ((x.astype(np.int32) - zp).astype(np.float32) * s).astype(np.float32)
