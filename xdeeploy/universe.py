@@ -54,9 +54,16 @@ def _c_target() -> type[Target]:
     return CTarget
 
 
+def _dnn_infer_int_types() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_infer_int_types import DnnInferIntTypes
+
+    return DnnInferIntTypes
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
+    "dnn-infer-int-types": _dnn_infer_int_types,
     "convert-dnn-to-kernel": _convert_dnn_to_kernel,
     "plan-memory": _plan_memory,
     "generic-pipeline": _generic_pipeline,

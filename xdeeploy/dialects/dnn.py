@@ -212,6 +212,12 @@ def _expect_same_element(op: Operation, *values: SSAValue) -> None:
         raise VerifyException(f"{op.name}: element types differ: {', '.join(sorted(elems))}")
 
 
+def _all_integers(*values: SSAValue) -> bool:
+    """Whether every value is an integer tensor wider than a boolean."""
+    elems = [_tensor(v).element_type for v in values]
+    return all(isinstance(e, IntegerType) and e.width.data > 1 for e in elems)
+
+
 def _axis(op: Operation, axis: int, rank: int) -> None:
     if not 0 <= axis < rank:
         raise VerifyException(f"{op.name}: axis {axis} out of range for rank {rank}")
@@ -272,9 +278,11 @@ class ElementwiseBinaryOp(DnnOp):
         _expect_shape(
             self, _shape(self.result), _broadcast(self, _shape(self.lhs), _shape(self.rhs))
         )
+        out = _tensor(self.result).element_type
+        if _all_integers(self.lhs, self.rhs) and isinstance(out, IntegerType):
+            return  # integers widen exactly: int8 + uint8 -> int32, as Deeploy types it
         if self.SAME_ELEMENT:
             _expect_same_element(self, self.lhs, self.rhs)
-        out = _tensor(self.result).element_type
         if self.BOOLEAN_RESULT:
             if out != IntegerType(1):
                 raise VerifyException(f"{self.name}: result must have element type i1")

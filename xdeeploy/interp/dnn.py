@@ -16,6 +16,7 @@ from xdsl.ir import Operation
 
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
 from xdeeploy.interp import integer_norms as inorm
 from xdeeploy.interp import integer_reference as iref
 from xdeeploy.interp import reference as ref
@@ -46,8 +47,41 @@ def _result_dtype(op: Operation, index: int = 0) -> np.dtype:
     return numpy_dtype(ty.element_type)
 
 
+def _is_integer_result(op: Operation) -> bool:
+    dtype = _result_dtype(op)
+    return dtype.kind in "iu"
+
+
+def _widen(op: Operation, args: Args) -> Args:
+    """Integer results are computed exactly: integer operands widen to int64 first."""
+    if not _is_integer_result(op):
+        return args
+    return tuple(
+        a.astype(np.int64) if isinstance(a, np.ndarray) and a.dtype.kind in "iub" else a
+        for a in args
+    )
+
+
+def _fit(op: Operation, value: np.ndarray) -> np.ndarray:
+    """`value` in the op's result type; an integer that does not fit is an error naming
+    the node (the typing the graph was given is wrong for this data)."""
+    dtype = _result_dtype(op)
+    if dtype.kind in "iu" and value.size:
+        info = np.iinfo(dtype)
+        lo, hi = value.min(), value.max()
+        if lo < info.min or hi > info.max:
+            raise DeeployError(
+                f"node '{dnn.node_name(op)}' ({op.name}): value {lo if lo < info.min else hi} "
+                f"does not fit its type {dtype.name}; give the input types with --input-type"
+            )
+    return value.astype(dtype, copy=False)
+
+
 def _binary(fn: Any) -> Any:
     def run(self: Any, interpreter: Interpreter, op: Operation, args: Args) -> PythonValues:
+        if _is_integer_result(op):
+            a, b = _widen(op, args)
+            return (_fit(op, fn(a, b)),)
         return (fn(args[0], args[1]),)
 
     return run
@@ -135,26 +169,34 @@ class DnnFunctions(InterpreterFunctions):
 
     @impl(dnn.MatmulOp)
     def run_matmul(self, interpreter: Interpreter, op: dnn.MatmulOp, args: Args) -> PythonValues:
-        return (ref.matmul(args[0], args[1]).astype(_result_dtype(op), copy=False),)
+        a, b = _widen(op, args)
+        return (_fit(op, ref.matmul(a, b)),)
 
     @impl(dnn.GemmOp)
     def run_gemm(self, interpreter: Interpreter, op: dnn.GemmOp, args: Args) -> PythonValues:
-        c = _optional(args, 2)
+        alpha, beta = _float(op.alpha, 1.0), _float(op.beta, 1.0)
+        trans_a, trans_b = op.trans_a is not None, op.trans_b is not None
+        if _is_integer_result(op):  # Deeploy's integer Gemm: integral alpha/beta, int64 sums
+            out = iref.gemm(
+                args[0], args[1], _optional(args, 2), alpha=int(alpha), beta=int(beta),
+                trans_a=trans_a, trans_b=trans_b,
+            )  # fmt: skip
+            return (_fit(op, out),)
         out = ref.gemm(
-            args[0], args[1], c,
-            alpha=_float(op.alpha, 1.0), beta=_float(op.beta, 1.0),
-            trans_a=op.trans_a is not None, trans_b=op.trans_b is not None,
+            args[0], args[1], _optional(args, 2),
+            alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
         )  # fmt: skip
         return (out.astype(_result_dtype(op), copy=False),)
 
     @impl(dnn.ConvOp)
     def run_conv(self, interpreter: Interpreter, op: dnn.ConvOp, args: Args) -> PythonValues:
+        args = _widen(op, args)
         out = ref.conv(
             args[0], args[1], _optional(args, 2),
             strides=_ints(op.strides), pads=_ints(op.pads), dilations=_ints(op.dilations),
             group=op.group.value.data,
         )  # fmt: skip
-        return (out.astype(_result_dtype(op), copy=False),)
+        return (_fit(op, out),)
 
     @impl(dnn.MaxPoolOp)
     def run_max_pool(self, interpreter: Interpreter, op: dnn.MaxPoolOp, args: Args) -> PythonValues:
@@ -285,7 +327,7 @@ def _v(attr: IntegerAttr) -> int:
 def _integer(op: Operation, value: np.ndarray) -> PythonValues:
     """Exact integer results stored in the op's result type (float for fake-quantized
     graphs, the integer type once the graph is typed)."""
-    return (value.astype(_result_dtype(op)),)
+    return (_fit(op, value),)
 
 
 @register_impls

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 
@@ -20,6 +20,12 @@ def entry_function(module: ModuleOp, name: str = "main") -> func.FuncOp:
         if isinstance(op, func.FuncOp) and op.sym_name.data == name:
             return op
     raise DeeployError(f"the module has no function @{name}")
+
+
+def _arg_name(fn: func.FuncOp, index: int) -> str:
+    attrs = fn.arg_attrs.data[index].data if fn.arg_attrs else {}
+    name = attrs.get("dnn.name")
+    return name.data if isinstance(name, StringAttr) else f"#{index}"
 
 
 def run_module(
@@ -38,7 +44,16 @@ def run_module(
             raise DeeployError(
                 f"input {k} has shape {list(arr.shape)} but @{name} expects {list(shape)}"
             )
-        args.append(np.asarray(arr).astype(numpy_dtype(ty.element_type), copy=False).reshape(shape))
+        dtype = numpy_dtype(ty.element_type)
+        if dtype.kind in "iu" and arr.size:
+            info = np.iinfo(dtype)
+            if arr.min() < info.min or arr.max() > info.max:
+                name = _arg_name(fn, k)
+                raise DeeployError(
+                    f"input '{name}' holds values in [{arr.min()}, {arr.max()}], which do not "
+                    f"fit its type {dtype.name}; give a wider one with --input-type {name}=TYPE"
+                )
+        args.append(np.asarray(arr).astype(dtype, copy=False).reshape(shape))
     interpreter = Interpreter(module)
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(DnnFunctions())

@@ -207,8 +207,8 @@ def lazy_engine(name: str, target: str) -> EngineFactory:
 
 ENGINES: dict[str, EngineFactory] = {
     "onnxruntime": OnnxruntimeEngine,
-    # Our dnn interpreter; implemented in xdeeploy/interp/engine.py.
-    "interp": lazy_engine("interp", "xdeeploy.interp.engine:InterpEngine"),
+    # Our dnn interpreter; implemented in xdeeploy/tools/interp_engine.py.
+    "interp": lazy_engine("interp", "xdeeploy.tools.interp_engine:InterpEngine"),
     # Generated C, built with the host gcc and called in-process.
     "generic": lazy_engine("generic", "xdeeploy.tools.host:GenericEngine"),
 }

@@ -1,4 +1,5 @@
-"""The `interp` engine of `deeploy run`: import the ONNX model, run `dnn` in xDSL's interpreter."""
+"""The `interp` engine of `deeploy run`: import the ONNX model (typed from the input
+data, as Deeploy types it) and run `dnn` in xDSL's interpreter."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from xdeeploy.frontend.onnx import import_model
 from xdeeploy.interp.run import run_module
+from xdeeploy.tools.typed_import import import_typed
 
 
 class InterpEngine:
@@ -21,4 +22,4 @@ class InterpEngine:
     def run(
         self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
     ) -> list[np.ndarray]:
-        return run_module(import_model(model), inputs)
+        return run_module(import_typed(model, options.input_types), inputs)
