@@ -444,3 +444,28 @@ def test_peer_fp32_kernels_on_onnxruntime(tmp_path: Path) -> None:
     assert skipped == [
         "SKIP RMSNorm/single_fused_op: onnxruntime lacks custom op RMSNorm (domain '')"
     ]
+
+
+def _peer_root() -> Path:
+    if not PEER.is_dir():
+        pytest.skip(f"Deeploy peer tests not found at {PEER}")
+    return PEER
+
+
+def test_every_peer_network_on_interp() -> None:
+    """Issue acceptance: every case folder below the peer tests, float and integer."""
+    result = run_cli("run", str(_peer_root()), "--platform", "interp", cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "31 passed, 0 failed, 0 skipped"
+
+
+def test_float_peer_networks_on_generic() -> None:
+    root = _peer_root()
+    folders = [
+        root / "Kernels" / "FP32",
+        root / "Models" / "TinyViT",
+        root / "Models" / "microLlama" / "FP32",
+    ]
+    result = run_cli("run", *map(str, folders), "--platform", "generic", cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "12 passed, 0 failed, 0 skipped"
