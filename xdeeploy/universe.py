@@ -24,6 +24,18 @@ def _dnn_canonicalize() -> type[ModulePass]:
     return DnnCanonicalize
 
 
+def _dnn_lower_qdq() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_lower_qdq import DnnLowerQdq
+
+    return DnnLowerQdq
+
+
+def _dnn_fuse_requant() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_fuse_requant import DnnFuseRequant
+
+    return DnnFuseRequant
+
+
 def _kernel() -> Dialect:
     from xdeeploy.dialects.kernel import KERNEL
 
@@ -63,6 +75,8 @@ def _dnn_infer_int_types() -> type[ModulePass]:
 DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
+    "dnn-lower-qdq": _dnn_lower_qdq,
+    "dnn-fuse-requant": _dnn_fuse_requant,
     "dnn-infer-int-types": _dnn_infer_int_types,
     "convert-dnn-to-kernel": _convert_dnn_to_kernel,
     "plan-memory": _plan_memory,

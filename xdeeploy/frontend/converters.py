@@ -655,7 +655,9 @@ def integer_mean(ctx: NodeContext) -> Sequence[SSAValue]:
 @converts("QuantizeLinear", "DequantizeLinear")
 def qdq(ctx: NodeContext) -> Sequence[SSAValue]:
     rank = len(ctx.shape(0))
-    axis = ctx.axis(ctx.attr("axis", 1), rank) if rank else 0
+    per_tensor = len(ctx.shape(1)) == 0 or ctx.shape(1) == (1,)
+    # ONNX ignores `axis` for per-tensor parameters (a rank-1 bias keeps the default 1).
+    axis = 0 if per_tensor or not rank else ctx.axis(ctx.attr("axis", 1), rank)
     if ctx.attr("block_size", 0):
         raise ctx.error("blocked quantization (block_size) is not supported")
     if ctx.has_input(2):

@@ -42,12 +42,10 @@ FOLD_LIMIT = 1 << 22
 MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
 
 _NON_FOLDABLE = {
-    "RandomNormal",
-    "RandomUniform",
-    "RandomNormalLike",
-    "RandomUniformLike",
-    "Multinomial",
-}
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+    # Kept so that `dnn-lower-qdq` sees int8 weights, not their float dequantization.
+    "QuantizeLinear", "DequantizeLinear",
+}  # fmt: skip
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:

@@ -323,7 +323,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from xdeeploy.frontend.models.llama import DEFAULT_PROMPT_LEN, MODES, PRESETS
+    from xdeeploy.frontend.models.llama import DEFAULT_PROMPT_LEN, MODES, PRESETS, QUANT_SCHEMES
 
     p = sub.add_parser(
         "model",
@@ -343,6 +343,11 @@ def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs")
     p.add_argument("--from-llama2c", type=Path, metavar="CKPT.bin", help="legacy checkpoint")
     p.add_argument("--tokenizer", type=Path, metavar="TOK.bin", help="llama2.c tokenizer")
+    p.add_argument(
+        "--quant",
+        choices=QUANT_SCHEMES,
+        help="quantize the MatMul weights and inputs with onnxruntime (QDQ, seeded calibration)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL.onnx")
     p.add_argument("--inputs", type=Path, metavar="IN.npz", help="also write seeded inputs")
     p.set_defaults(func=_cmd_model)
@@ -361,6 +366,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
             checkpoint=args.from_llama2c,
             tokenizer=args.tokenizer,
             inputs=args.inputs,
+            quant=args.quant,
         )
     )
     return 0

@@ -18,6 +18,10 @@ onnxruntime is the reference and our frontend imports the graph unchanged.
 Weights are kept in llama2.c's layout (`LlamaWeights`: matrices (out, in), stacked
 over layers) and transposed once when the graph is built, because ONNX MatMul wants
 x @ W with W of shape (in, out).
+
+`--quant int8` (`quantize_llama`) passes the graph through onnxruntime's quantize_static
+(QDQ format, seeded calibration): the MatMuls with weights become int8 × int8 with a
+float result, everything else stays float; `dnn-lower-qdq` turns them into integer ops.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ DEFAULT_PROMPT_LEN = 8
 # metadata_props keys: `deeploy generate` reads the hyper-parameters and tokenizer back.
 META_LLAMA = "xdeeploy.llama"
 META_TOKENIZER = "xdeeploy.tokenizer"
+META_QUANT = "xdeeploy.quantization"  # what `--quant` quantized and what stayed float
+
+QUANT_SCHEMES = ("int8",)
+# Calibration: a few seeded token sequences run through the graph being quantized, each
+# call at the next positions with the caches the earlier calls wrote.
+CALIBRATION_SEQUENCES = 3
+CALIBRATION_CALLS = 16
 
 # Added to the scores of hidden cache rows: exp(-1e9 - max) is exactly 0 in float32, so
 # masked rows contribute nothing, as in llama2.c's loop over t <= pos only.
@@ -427,9 +438,14 @@ class LlamaModelInfo:
     n_tokens: int  # tokens per call (T)
     source: str  # "preset tiny, seed 0" or "llama2.c stories15M.bin"
     tokenizer: str | None  # "bytes" (id = byte value), "llama2c" (stored), or None
+    quant: str | None = None  # "int8" for a QDQ model from `--quant int8`, None for float
 
 
-def make_metadata(info: LlamaModelInfo, tokenizer_bytes: bytes | None = None) -> dict[str, str]:
+def make_metadata(
+    info: LlamaModelInfo,
+    tokenizer_bytes: bytes | None = None,
+    quantization: dict[str, Any] | None = None,
+) -> dict[str, str]:
     record = {
         **asdict(info.config),
         "head_dim": info.config.head_dim,
@@ -438,10 +454,14 @@ def make_metadata(info: LlamaModelInfo, tokenizer_bytes: bytes | None = None) ->
         "source": info.source,
         "tokenizer": info.tokenizer,
     }
+    if info.quant is not None:
+        record["quant"] = info.quant
     meta = {META_LLAMA: json.dumps(record, sort_keys=True)}
     if tokenizer_bytes is not None:
         # The whole tokenizer.bin travels with the model, so decoding needs no side file.
         meta[META_TOKENIZER] = base64.b64encode(tokenizer_bytes).decode("ascii")
+    if quantization is not None:
+        meta[META_QUANT] = json.dumps(quantization, sort_keys=True)
     return meta
 
 
@@ -466,6 +486,7 @@ def read_llama_info(model: onnx.ModelProto, where: str = "model") -> LlamaModelI
             n_tokens=int(record["n_tokens"]),
             source=str(record.get("source", "")),
             tokenizer=record.get("tokenizer"),
+            quant=record.get("quant"),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DeeployError(f"{where}: malformed '{META_LLAMA}' metadata: {exc}") from None
@@ -509,6 +530,166 @@ def load_tokenizer(model: onnx.ModelProto, where: str = "model") -> Tokenizer | 
     return parse_tokenizer(base64.b64decode(raw), where, info.config.vocab_size)
 
 
+# ----------------------------------------------------------------------------- int8
+
+# What `--quant int8` leaves in float, for the metadata (the quantizer only sees MatMuls).
+FLOAT_PARTS = (
+    "Gather (token embedding) and the RoPE table lookups",
+    "RMSNorm (square, mean, rsqrt, weight)",
+    "RoPE rotation",
+    "attention: scores and context MatMuls (activation x activation, float KV cache), "
+    "scaling, causal mask, softmax",
+    "SiLU gate and its product with the up projection",
+    "residual adds",
+    "KV cache writes (ScatterND)",
+)
+
+
+def _untie_head(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A tied LM head reads Transpose(embedding); the copy returned holds that transpose
+    as an initializer instead, so that the quantizer sees a weight and stores it int8
+    per output column rather than calibrating it like an activation (one scale for the
+    whole table). The float embedding stays for the Gather."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    node = next((n for n in graph.node if n.name == "lm_head.from_embedding"), None)
+    if node is None:
+        return out
+    table = next(t for t in graph.initializer if t.name == node.input[0])
+    head = numpy_helper.to_array(table).T
+    graph.node.remove(node)
+    graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(head), node.output[0]))
+    return out
+
+
+def calibration_feeds(
+    model: onnx.ModelProto, config: LlamaConfig, n_tokens: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Inputs of `CALIBRATION_SEQUENCES` seeded random token sequences, `n_tokens` per
+    call at positions 0, n_tokens, ...: each call sees the caches the float model wrote
+    in the calls before it, as in generation."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    outputs = [o.name for o in session.get_outputs()]
+    rng = np.random.default_rng(seed)
+    cache_shape = (config.seq_len, config.n_kv_heads, config.head_dim)
+    feeds: list[dict[str, np.ndarray]] = []
+    for _ in range(CALIBRATION_SEQUENCES):
+        caches = {
+            f"past_{kind}_{layer}": np.zeros(cache_shape, np.float32)
+            for layer in range(config.n_layers)
+            for kind in "kv"
+        }
+        for call in range(CALIBRATION_CALLS):
+            pos = call * n_tokens
+            if pos + n_tokens > config.seq_len:
+                break
+            feed = {
+                "tokens": rng.integers(0, config.vocab_size, n_tokens, dtype=np.int64),
+                "pos": np.array([pos], np.int64),
+                **caches,
+            }
+            feeds.append(feed)
+            results = session.run(None, feed)
+            caches = {
+                name.replace("present_", "past_"): value
+                for name, value in zip(outputs, results, strict=True)
+                if name.startswith("present_")
+            }
+    return feeds
+
+
+def quantize_llama(
+    model: onnx.ModelProto, config: LlamaConfig, n_tokens: int, seed: int
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The int8 QDQ model (onnxruntime's quantize_static) and its description.
+
+    Quantized: every MatMul with a constant weight (the q, k, v, output, gate, up and
+    down projections and the LM head): int8 weights, symmetric per output column;
+    int8 activations, asymmetric per tensor, MinMax-calibrated. Their outputs stay float
+    (the i32 accumulator times s_a * s_w, onnxruntime's MatMulIntegerToFloat): every
+    consumer in this graph is a float op, so quantizing them would only add a rounding.
+    Everything else stays float (`FLOAT_PARTS`).
+    """
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    float_model = _untie_head(model)
+    feeds = calibration_feeds(float_model, config, n_tokens, seed)
+    weights = {t.name for t in float_model.graph.initializer}
+    # The MatMuls with a constant weight; the attention ones read the float KV cache.
+    with_weight = [
+        n.name for n in float_model.graph.node if n.op_type == "MatMul" and n.input[1] in weights
+    ]
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(feeds)
+
+        # The base class annotates `dict`, but the protocol ends the data with None.
+        def get_next(self) -> dict[str, np.ndarray] | None:  # pyright: ignore[reportIncompatibleMethodOverride]
+            return next(self.batches, None)
+
+    previous = logging.root.manager.disable
+    # quantize_static logs a pre-processing hint on every call; the model is already
+    # shape-inferred and has nothing to fuse.
+    logging.disable(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out_path = Path(tmp) / "int8.onnx"
+            quantize_static(
+                float_model,
+                out_path,
+                Feeds(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=with_weight,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul"]},
+            )
+            quantized = onnx.load(out_path)
+    finally:
+        logging.disable(previous)
+    produced_by = {o: n for n in quantized.graph.node for o in n.output}
+    matmuls = [
+        n.name
+        for n in quantized.graph.node
+        if n.op_type == "MatMul"
+        and all(getattr(produced_by.get(i), "op_type", "") == "DequantizeLinear" for i in n.input)
+    ]
+    description = {
+        "scheme": "int8",
+        "format": "QDQ (onnxruntime.quantization.quantize_static); lower with dnn-lower-qdq",
+        "quantized": {"MatMul": matmuls},
+        "weights": "int8, symmetric, per output column",
+        "activations": "int8, asymmetric, per tensor, at the MatMul inputs (MinMax)",
+        "outputs": "float: int32 accumulator * s_a * s_w (MatMulIntegerToFloat)",
+        "float": list(FLOAT_PARTS),
+        "calibration": {
+            "sequences": CALIBRATION_SEQUENCES,
+            "calls": len(feeds),
+            "tokens_per_call": n_tokens,
+            "seed": seed,
+        },
+    }
+    return quantized, description
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -550,6 +731,7 @@ def write_llama(
     checkpoint: Path | None = None,
     tokenizer: Path | None = None,
     inputs: Path | None = None,
+    quant: str | None = None,
 ) -> str:
     """`deeploy model llama`: builds and writes the model (and inputs); returns a summary."""
     from xdeeploy.frontend.models.llama2c import read_checkpoint, read_tokenizer_file
@@ -562,6 +744,8 @@ def write_llama(
         raise DeeployError("--tokenizer goes with --from-llama2c CKPT.bin")
     if preset is not None and preset not in PRESETS:
         raise DeeployError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    if quant is not None and quant not in QUANT_SCHEMES:
+        raise DeeployError(f"--quant {quant!r}: expected one of {', '.join(QUANT_SCHEMES)}")
 
     tok_bytes: bytes | None = None
     tok_kind: str | None = None
@@ -586,12 +770,17 @@ def write_llama(
         raise DeeployError(
             f"--prompt-len {n_tokens}: expected 1..{config.seq_len} (the model's context)"
         )
-    info = LlamaModelInfo(config, mode, n_tokens, source, tok_kind)
+    info = LlamaModelInfo(config, mode, n_tokens, source, tok_kind, quant)
     model = build_llama(config, weights, n_tokens, make_metadata(info, tok_bytes))
+    kind = "llama"
+    if quant is not None:
+        model, description = quantize_llama(model, config, n_tokens, seed)
+        helper.set_model_props(model, make_metadata(info, tok_bytes, description))
+        kind = f"llama {quant} ({len(description['quantized']['MatMul'])} MatMuls quantized)"
     data = model.SerializeToString()
     _write_atomic(output, data)
     summary = (
-        f"wrote {output}: llama ({source}) {mode} T={n_tokens}, dim {config.dim}, "
+        f"wrote {output}: {kind} ({source}) {mode} T={n_tokens}, dim {config.dim}, "
         f"{config.n_layers} layers, {config.n_heads}/{config.n_kv_heads} heads, "
         f"vocab {config.vocab_size}, context {config.seq_len}; "
         f"{weights.n_params() / 1e6:.2f}M params, {len(data) / 1e6:.1f} MB"
@@ -625,7 +814,9 @@ __all__ = [
     "LlamaWeights",
     "Tokenizer",
     "build_llama",
+    "calibration_feeds",
     "load_tokenizer",
+    "quantize_llama",
     "random_weights",
     "read_llama_info",
     "rope_tables",
