@@ -43,13 +43,21 @@ def _feeds(token: int, pos: int) -> list[np.ndarray]:
 
 
 class InterpSession:
+    """Our interpreter on the tensor-level IR after the same tensor passes as the C
+    (QDQ lowered to integers): the exact reference for integer models."""
+
     name = "interp"
 
     def __init__(self, model: onnx.ModelProto):
+        from xdsl.context import Context
+
         from xdeeploy.interp.run import run_module
+        from xdeeploy.lowering.generic_pipeline import INTEGER_PASSES
 
         self._run = run_module
         self._module = import_model(model)
+        for p in INTEGER_PASSES:
+            p.apply(Context(), self._module)
         self._caches = _zero_caches(model)
 
     def step(self, token: int, pos: int) -> np.ndarray:
@@ -153,8 +161,13 @@ def generate(
     session: Session = SESSIONS[platform](model)
     checker = None
     if check:
-        reference = "onnxruntime" if platform != "onnxruntime" else "interp"
-        checker = Check(SESSIONS[reference](model), exact=False)
+        # Integer models: bit-exact with our interpreter; float ones: onnxruntime within
+        # the float tolerance (DESIGN §6).
+        integer = info.quant is not None
+        reference = "interp" if integer else "onnxruntime"
+        if reference == platform:
+            reference = "onnxruntime" if integer else "interp"
+        checker = Check(SESSIONS[reference](model), exact=integer and reference == "interp")
 
     def emit(prev: int, token: int) -> None:
         if tokenizer is None:
