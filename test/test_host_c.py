@@ -191,11 +191,11 @@ def _relu_model() -> onnx.ModelProto:
 
 def test_unsupported_op_reaching_the_backend_names_the_node(tmp_path: Path) -> None:
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="int_matmul")],
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="f64_matmul")],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.INT32, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [2, 3])],
-        [numpy_helper.from_array(np.ones((3, 3), np.int32), "w")],
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [2, 3])],
+        [numpy_helper.from_array(np.ones((3, 3), np.float64), "w")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model_path = tmp_path / "m.onnx"
@@ -207,7 +207,7 @@ def test_unsupported_op_reaching_the_backend_names_the_node(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: node 'int_matmul' (dnn.matmul):"), result.stderr
+    assert result.stderr.startswith("error: node 'f64_matmul' (dnn.matmul):"), result.stderr
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".build")]
 
 

@@ -92,10 +92,20 @@ def test_typed_integer_graph_checks_its_values() -> None:
         ctx,
         """
       func.func @main(%a: tensor<2xi8>) -> tensor<2xi8> {
-        %s = dnn.add %a, %a {dnn.node = "double"} : (tensor<2xi8>, tensor<2xi8>) -> tensor<2xi8>
+        %s = dnn.add %a, %a {dnn.node = "double", dnn.inferred} : (tensor<2xi8>, tensor<2xi8>) -> tensor<2xi8>
         func.return %s : tensor<2xi8>
       }""",
     ).parse_module()
     np.testing.assert_array_equal(run_module(typed, [np.array([60, -64])])[0], [120, -128])
     with pytest.raises(DeeployError, match="node 'double' \\(dnn.add\\): value 200 does not fit"):
         run_module(typed, [np.array([100, 1])])
+    # Without the inference mark the ONNX semantics hold: int8 arithmetic wraps around.
+    wrapping = Parser(
+        ctx,
+        """
+      func.func @main(%a: tensor<2xi8>) -> tensor<2xi8> {
+        %w = dnn.add %a, %a {dnn.node = "wraps"} : (tensor<2xi8>, tensor<2xi8>) -> tensor<2xi8>
+        func.return %w : tensor<2xi8>
+      }""",
+    ).parse_module()
+    np.testing.assert_array_equal(run_module(wrapping, [np.array([100, 1])])[0], [-56, 2])

@@ -97,6 +97,22 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_gather": _sig("in in out i32 i32 i32 i32 i32 i32"),
     "xd_pad": _sig("in out i32 i32 i32[] i32[] i32[] in"),
     "xd_scatter_nd": _sig("inout in:i64 in i32 i32 i32 i32[] i32"),
+    # Integer operators (Deeploy's): every buffer comes with its xd_type enumerator.
+    "xd_requant_shift": _sig(
+        "in enum in enum in enum out enum i32 i32[] i32[] i32[] i32[] i32 i32 i32"
+    ),
+    "xd_matmul_int": _sig("in enum in enum out enum i32 i32 i32 i32 i32[] i32[] i32[]"),
+    "xd_gemm_int": _sig("in enum in enum in? enum out enum i32 i32 i32 i32 i32 i32 i32 i32 i32"),
+    "xd_conv2d_int": _sig("in enum in enum in? enum out enum " + " ".join(["i32"] * 16)),
+    "xd_maxpool2d_int": _sig("in out enum " + " ".join(["i32"] * 13)),
+    "xd_isoftmax": _sig("in enum out:u8 i32 i32 i32 i32 i32 i32 i32"),
+    "xd_ita_max": _sig("in enum out:u8 i32 i32 i32"),
+    "xd_irmsnorm": _sig("in enum in enum out:u8 i32 i32 i32"),
+    "xd_ilayernorm": _sig("in enum in enum in enum out:u8 i32 i32 i32"),
+    "xd_igelu": _sig("in enum out enum i32 i32 i32"),
+    "xd_ihardswish": _sig("in enum out enum i32 i32 i32 i32"),
+    "xd_true_integer_div": _sig("in enum out enum i32 i32"),
+    "xd_integer_mean": _sig("in enum out enum i32 i32 i32 i32"),
 }
 
 ENUMERATORS: frozenset[str] = frozenset(

@@ -43,6 +43,8 @@ from xdsl.utils.exceptions import InterpretationError
 
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.interp import integer_norms as inorm
+from xdeeploy.interp import integer_reference as iref
 from xdeeploy.interp import reference as ref
 
 Array = np.ndarray[Any, Any]
@@ -395,11 +397,11 @@ def xd_conv2d_f32(m: Memory, x: Array, w: Array, bias: Array | None, y: Array, n
 
 def _pool_windows(m: Memory, x: Array, fill: float, planes: int, h: int, wd: int, oh: int,
                   ow: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, dh: int,
-                  dw: int) -> Array:  # fmt: skip
-    """(planes, oh, ow, kh, kw) windows of x padded with `fill`."""
-    xs = m.dense(x, [planes, h, wd], F32)
+                  dw: int, dtype: np.dtype[Any] = F32) -> Array:  # fmt: skip
+    """(planes, oh, ow, kh, kw) windows of x (elements of `dtype`) padded with `fill`."""
+    xs = m.dense(x, [planes, h, wd], dtype)
     eh, ew = _end_pad(oh, h, kh, sh, ph, dh), _end_pad(ow, wd, kw, sw, pw, dw)
-    xp = np.pad(xs, ((0, 0), (ph, eh), (pw, ew)), constant_values=np.float32(fill))
+    xp = np.pad(xs, ((0, 0), (ph, eh), (pw, ew)), constant_values=dtype.type(fill))
     p, r, q = xp.strides
     shape = (planes, oh, ow, kh, kw)
     return as_strided(xp, shape, (p, r * sh, q * sw, r * dh, q * dw), writeable=False)
@@ -561,6 +563,189 @@ def xd_scatter_nd(m: Memory, out: Array, indices: Array, updates: Array, elem_si
     dt = _bytes(elem_size)
     upd = m.dense(updates, [n, slice_elems], dt)
     m.dense(out, [prod(dims), slice_elems], dt)[pos[keep]] = upd[keep]
+
+
+# ------------------------------------------------------------------------ integer kernels
+# As runtime_c/src/integer.c: operands load through their xd_type into int64 (numpy's
+# int64 arithmetic wraps as the C's unsigned arithmetic does), results are stored
+# truncated to the output's type. Where the C defines a result the reference leaves
+# undefined (a division by zero gives 0), these raise instead, naming the cause.
+
+
+def _load_int(m: Memory, buf: Array, t: str, shape: Sequence[int],
+              strides: Sequence[int] | None = None) -> Array:  # fmt: skip
+    """An int64 copy of an integer operand (dense, or at `strides`)."""
+    dt = _int_storage(t)
+    view = m.dense(buf, shape, dt) if strides is None else m.at(buf, shape, strides, dt)
+    return view.astype(np.int64)
+
+
+def _store_int(m: Memory, buf: Array, t: str, shape: Sequence[int], values: Array) -> None:
+    """Two's-complement truncation into the output's type, as the C store does."""
+    dt = _int_storage(t)
+    m.dense(buf, shape, dt)[...] = np.asarray(values, dtype=np.int64).astype(dt)
+
+
+def _shift(s: int) -> int:
+    return min(max(s, 0), 63)
+
+
+def _undefined(what: str) -> InterpretationError:
+    return InterpretationError(
+        f"{what} is 0: the reference semantics are undefined (the C kernel gives 0)"
+    )
+
+
+@_kernel
+def xd_requant_shift(m: Memory, x: Array, xt: str, mul: Array, mt: str, add: Array, at: str,
+                     y: Array, yt: str, rank: int, dims: Sequence[int], x_strides: Sequence[int],
+                     mul_strides: Sequence[int], add_strides: Sequence[int], log2_div: int,
+                     lo: int, hi: int) -> None:  # fmt: skip
+    d, sx, sm, sa = _dims(rank, dims, x_strides, mul_strides, add_strides)
+    s = _shift(log2_div)
+    acc = _load_int(m, x, xt, d, sx) * _load_int(m, mul, mt, d, sm) + _load_int(m, add, at, d, sa)
+    if s:
+        acc = acc + (1 << (s - 1))
+    _store_int(m, y, yt, d, np.clip(acc >> s, lo, hi))
+
+
+@_kernel
+def xd_matmul_int(m: Memory, a: Array, at: str, b: Array, bt: str, out: Array, ot: str,
+                  rows: int, k: int, n: int, batch_rank: int, batch: Sequence[int],
+                  a_batch_strides: Sequence[int], b_batch_strides: Sequence[int]) -> None:  # fmt: skip
+    if batch_rank == 0:
+        d, sa, sb = [], [], []
+    else:
+        d, sa, sb = _dims(batch_rank, batch, a_batch_strides, b_batch_strides)
+    lhs = _load_int(m, a, at, [*d, rows, k], [*sa, k, 1])
+    rhs = _load_int(m, b, bt, [*d, k, n], [*sb, n, 1])
+    _store_int(m, out, ot, [*d, rows, n], iref.matmul(lhs, rhs))
+
+
+@_kernel
+def xd_gemm_int(m: Memory, a: Array, at: str, b: Array, bt: str, c: Array | None, ct: str,
+                out: Array, ot: str, rows: int, k: int, n: int, trans_a: int, trans_b: int,
+                alpha: int, beta: int, c_row_stride: int, c_col_stride: int) -> None:  # fmt: skip
+    lhs = _load_int(m, a, at, [rows, k], [1, rows] if trans_a else [k, 1])
+    rhs = _load_int(m, b, bt, [k, n], [1, k] if trans_b else [n, 1])
+    cc = None if c is None else _load_int(m, c, ct, [rows, n], [c_row_stride, c_col_stride])
+    _store_int(m, out, ot, [rows, n], iref.gemm(lhs, rhs, cc, alpha=alpha, beta=beta))
+
+
+@_kernel
+def xd_conv2d_int(m: Memory, x: Array, xt: str, w: Array, wt: str, bias: Array | None, bt: str,
+                  y: Array, yt: str, n: int, c: int, h: int, wd: int, oc: int, kh: int, kw: int,
+                  oh: int, ow: int, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int,
+                  group: int) -> None:  # fmt: skip
+    if group <= 0 or c % group or oc % group:
+        raise InterpretationError(f"{c} channels, {oc} filters and {group} groups do not divide")
+    xs = _load_int(m, x, xt, [n, c, h, wd])
+    ws = _load_int(m, w, wt, [oc, c // group, kh, kw])
+    bs = None if bias is None else _load_int(m, bias, bt, [oc])
+    pads = [ph, pw, _end_pad(oh, h, kh, sh, ph, dh), _end_pad(ow, wd, kw, sw, pw, dw)]
+    full = iref.conv(xs, ws, bs, strides=[sh, sw], pads=pads, dilations=[dh, dw], group=group)
+    _store_int(m, y, yt, [n, oc, oh, ow], full[:, :, :oh, :ow])
+
+
+@_kernel
+def xd_maxpool2d_int(m: Memory, x: Array, y: Array, t: str, planes: int, h: int, wd: int,
+                     oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+                     dh: int, dw: int) -> None:  # fmt: skip
+    dt = np.dtype(_XD_TYPES[t])  # compared in the element type itself (uint64 included)
+    lowest = int(np.iinfo(dt).min)
+    win = _pool_windows(m, x, lowest, planes, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, dt)
+    m.dense(y, [planes, oh, ow], dt)[...] = np.max(win, axis=(3, 4), initial=lowest)
+
+
+def _rows_of(m: Memory, x: Array, xt: str, rows: int, length: int) -> Array | None:
+    return None if rows * length == 0 else _load_int(m, x, xt, [rows, length])
+
+
+@_kernel
+def xd_isoftmax(m: Memory, x: Array, xt: str, y: Array, rows: int, length: int, coeff_a: int,
+                coeff_b: int, coeff_c: int, log2: int, n_levels: int) -> None:  # fmt: skip
+    xs = _rows_of(m, x, xt, rows, length)
+    if xs is None:
+        return
+    try:
+        out = inorm.i_softmax(xs, coeff_a=coeff_a, coeff_b=coeff_b, coeff_c=coeff_c, log2=log2,
+                              n_levels=n_levels)  # fmt: skip
+    except ZeroDivisionError:
+        raise _undefined("an iSoftmax row sum (or log2)") from None
+    m.dense(y, [rows, length], np.dtype(np.uint8))[...] = out
+
+
+@_kernel
+def xd_ita_max(m: Memory, x: Array, xt: str, y: Array, rows: int, length: int,
+               n_levels: int) -> None:  # fmt: skip
+    xs = _rows_of(m, x, xt, rows, length)
+    if xs is None:
+        return
+    try:
+        out = inorm.ita_max(xs, n_levels=n_levels)
+    except ZeroDivisionError:
+        raise _undefined("an ITAMax row sum") from None
+    m.dense(y, [rows, length], np.dtype(np.uint8))[...] = out
+
+
+@_kernel
+def xd_irmsnorm(m: Memory, x: Array, xt: str, weight: Array, wt: str, y: Array, rows: int,
+                length: int, log2_d: int) -> None:  # fmt: skip
+    xs = _rows_of(m, x, xt, rows, length)
+    if xs is None:
+        return
+    w = _load_int(m, weight, wt, [length])
+    try:
+        out = inorm.i_rms_norm(xs, w, d=1 << _shift(log2_d))
+    except ZeroDivisionError:
+        raise _undefined("an iRMSNorm standard deviation") from None
+    m.dense(y, [rows, length], np.dtype(np.int8))[...] = out
+
+
+@_kernel
+def xd_ilayernorm(m: Memory, x: Array, xt: str, weight: Array, wt: str, bias: Array, bt: str,
+                  y: Array, rows: int, length: int, log2_d: int) -> None:  # fmt: skip
+    xs = _rows_of(m, x, xt, rows, length)
+    if xs is None:
+        return
+    w, b = _load_int(m, weight, wt, [length]), _load_int(m, bias, bt, [length])
+    try:
+        out = inorm.i_layer_norm(xs, w, b, d=1 << _shift(log2_d))
+    except ZeroDivisionError:
+        raise _undefined("an iLayerNorm standard deviation") from None
+    m.dense(y, [rows, length], np.dtype(np.int8))[...] = out
+
+
+@_kernel
+def xd_igelu(m: Memory, x: Array, xt: str, y: Array, yt: str, n: int, b: int, one: int) -> None:
+    _store_int(m, y, yt, [n], iref.igelu(_load_int(m, x, xt, [n]), b=b, one=one))
+
+
+@_kernel
+def xd_ihardswish(m: Memory, x: Array, xt: str, y: Array, yt: str, n: int, one_over_six: int,
+                  six: int, three: int) -> None:  # fmt: skip
+    out = iref.ihardswish(_load_int(m, x, xt, [n]), one_over_six=one_over_six, six=six,
+                          three=three)  # fmt: skip
+    _store_int(m, y, yt, [n], out)
+
+
+@_kernel
+def xd_true_integer_div(m: Memory, x: Array, xt: str, y: Array, yt: str, n: int,
+                        coeff: int) -> None:  # fmt: skip
+    _store_int(m, y, yt, [n], _load_int(m, x, xt, [n]) * np.int64(coeff))
+
+
+@_kernel
+def xd_integer_mean(m: Memory, x: Array, xt: str, y: Array, yt: str, outer: int, length: int,
+                    inner: int, round_shift: int) -> None:  # fmt: skip
+    if outer * inner == 0:
+        return
+    if round_shift >= 0 and length != 1 << _shift(round_shift):
+        raise InterpretationError(f"round_shift {round_shift} for a mean over {length} values")
+    xs = _load_int(m, x, xt, [outer, length, inner])
+    # integer_mean's power-of-two shift applies without keepdims: keepdims forces division.
+    mean = iref.integer_mean(xs, axes=[1], keepdims=round_shift < 0)
+    _store_int(m, y, yt, [outer, inner], mean.reshape(outer, inner))
 
 
 # ------------------------------------------------------------------------------ aliasing

@@ -63,10 +63,11 @@ def _widen(op: Operation, args: Args) -> Args:
 
 
 def _fit(op: Operation, value: np.ndarray) -> np.ndarray:
-    """`value` in the op's result type; an integer that does not fit is an error naming
-    the node (the typing the graph was given is wrong for this data)."""
+    """`value` in the op's result type. Integers wrap around (ONNX), except in ops whose
+    type was inferred from the data (`dnn.inferred`): there a value that does not fit is
+    an error naming the node, since the inferred typing is wrong for this data."""
     dtype = _result_dtype(op)
-    if dtype.kind in "iu" and value.size:
+    if dtype.kind in "iu" and value.size and "dnn.inferred" in op.attributes:
         info = np.iinfo(dtype)
         lo, hi = value.min(), value.max()
         if lo < info.min or hi > info.max:

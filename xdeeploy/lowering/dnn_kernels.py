@@ -398,3 +398,6 @@ def scatter_nd(
 
 def is_tensor(value: SSAValue) -> bool:
     return isinstance(value.type, TensorType)
+
+
+from xdeeploy.lowering import integer_kernels as _integer_kernels  # noqa: E402, F401  (registers)

@@ -25,6 +25,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     Signedness,
     TensorType,
+    UnitAttr,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -35,6 +36,10 @@ from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import element_type, numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.interp.integer_reference import infer_input_type
+
+INFERRED_ATTR = "dnn.inferred"
+"""Marks an op whose integer result type this pass inferred: its values are checked to
+fit that type (a declared ONNX integer type wraps around, as ONNX says)."""
 
 I32 = IntegerType(32)
 I8 = IntegerType(8)
@@ -181,6 +186,7 @@ class Typer:
                     ty = r.type
                     assert isinstance(ty, TensorType)
                     Rewriter.replace_value_with_new_type(r, TensorType(out, ty.get_shape()))
+                op.attributes[INFERRED_ATTR] = UnitAttr()
                 self._verify(op)
                 return
         # No integer rule (or a non-integer constant operand): the op stays float.

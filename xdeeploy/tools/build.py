@@ -174,6 +174,12 @@ clean:
 def compile_model(model: onnx.ModelProto, build_dir: Path, stage: Stage = quiet) -> Build:
     with stage("importing and lowering the model"):
         module = lower(model)
+    return compile_module(module, build_dir, stage)
+
+
+def compile_module(module: ModuleOp, build_dir: Path, stage: Stage = quiet) -> Build:
+    """A build folder from a lowered module (after `generic-pipeline`, or at least
+    `convert-dnn-to-kernel` and `plan-memory`)."""
     fn = entry(module)
     all_ports = ports(fn)
     inputs = [p for p in all_ports if not p.is_output]

@@ -18,14 +18,14 @@ func.func @main(%x: tensor<2x4xf32>, %m: tensor<4xf32>) -> (tensor<2x4xf32>, ten
 // CHECK:      func.func @main(%x: tensor<2x4xi8>, %m: tensor<4xui8>) -> (tensor<2x4xi32>, tensor<2x4xui8>, tensor<2x4xf32>) {
 // The weights span -8..7: int8; the accumulator is int32.
 // CHECK-NEXT:   %w = dnn.constant dense<{{.*}}> : tensor<4x4xi8>
-// CHECK-NEXT:   %acc = dnn.matmul %x, %w : (tensor<2x4xi8>, tensor<4x4xi8>) -> tensor<2x4xi32>
+// CHECK-NEXT:   %acc = dnn.matmul %x, %w {dnn.inferred} : (tensor<2x4xi8>, tensor<4x4xi8>) -> tensor<2x4xi32>
 // 300 needs uint16 (unsigned first at each width); -70000 needs int32.
 // CHECK-NEXT:   %mul = dnn.constant dense<300> : tensor<1xui16>
 // CHECK-NEXT:   %add = dnn.constant dense<-70000> : tensor<1xi32>
 // 256 signed levels: int8.
-// CHECK-NEXT:   %y = dnn.requant_shift %acc, %mul, %add {div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<2x4xi32>, tensor<1xui16>, tensor<1xi32>) -> tensor<2x4xi8>
+// CHECK-NEXT:   %y = dnn.requant_shift %acc, %mul, %add {dnn.inferred, div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<2x4xi32>, tensor<1xui16>, tensor<1xi32>) -> tensor<2x4xi8>
 // int8 + uint8 widens to int32, as Deeploy types Add.
-// CHECK-NEXT:   %s = dnn.add %y, %m : (tensor<2x4xi8>, tensor<4xui8>) -> tensor<2x4xi32>
+// CHECK-NEXT:   %s = dnn.add %y, %m {dnn.inferred} : (tensor<2x4xi8>, tensor<4xui8>) -> tensor<2x4xi32>
 // CHECK-NEXT:   %p = dnn.i_softmax %y {{{.*}}} : tensor<2x4xi8> -> tensor<2x4xui8>
 // GELU has no integer form: it stays float and reads a cast of its integer operand.
 // CHECK-NEXT:   %{{.*}} = dnn.cast %y : tensor<2x4xi8> to tensor<2x4xf32>

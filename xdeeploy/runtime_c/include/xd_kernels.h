@@ -150,4 +150,90 @@ void xd_pad(const void *x, void *y, int32_t elem_size, int32_t rank, const int32
 void xd_scatter_nd(void *out, const int64_t *indices, const void *updates, int32_t elem_size,
                    int32_t n, int32_t q, const int32_t *data_dims, int32_t slice_elems);
 
+/* ==== integer operators (Deeploy's integer semantics) ================================== *
+ * Bit-exact with xdeeploy/interp/integer_reference.py and integer_norms.py.
+ * - Operands of any integer xd_type (I8 ... U64; BOOL reads as U8) are loaded as int64_t
+ *   (a U64 is reinterpreted); each operand comes with its own xd_type.
+ * - Results are stored with two's-complement truncation to the output's xd_type. Sums and
+ *   products wrap modulo 2^64 (modulo 2^32 in the fast paths into 32-bit outputs: matmul
+ *   and gemm with an 8-bit B, conv with an 8-bit input), so a stored result is the exact
+ *   value whenever that fits the output type, and its truncation otherwise.
+ * - Divisions by zero, which the reference leaves undefined (it raises), give 0.
+ * - ">> s" is floor division by 2^s (an arithmetic shift); the shift arguments log2_div
+ *   and log2_d are clamped to [0, 63].
+ */
+
+/* RequantShift over out_dims (broadcast strides as xd_binary_f32; per-tensor and
+ * per-channel mul/add are strides of 0):
+ *   y = clamp((x * mul + add + (log2_div > 0 ? 2^(log2_div-1) : 0)) >> log2_div, lo, hi)
+ * in int64 (round half up); [lo, hi] is [-n_levels/2, n_levels/2 - 1] for a signed
+ * output, [0, n_levels - 1] for an unsigned one. */
+void xd_requant_shift(const void *x, xd_type x_type, const void *mul, xd_type mul_type,
+                      const void *add, xd_type add_type, void *y, xd_type y_type, int32_t rank,
+                      const int32_t *out_dims, const int32_t *x_strides,
+                      const int32_t *mul_strides, const int32_t *add_strides, int32_t log2_div,
+                      int32_t lo, int32_t hi);
+
+/* Integer matmul, batched as xd_matmul_f32 (out dense, of out_type). */
+void xd_matmul_int(const void *a, xd_type a_type, const void *b, xd_type b_type, void *out,
+                   xd_type out_type, int32_t m, int32_t k, int32_t n, int32_t batch_rank,
+                   const int32_t *batch_dims, const int32_t *a_batch_strides,
+                   const int32_t *b_batch_strides);
+
+/* out = alpha * op(A) @ op(B) + beta * C with integer alpha and beta, layouts as
+ * xd_gemm_f32; C may be NULL (its type is then ignored). */
+void xd_gemm_int(const void *a, xd_type a_type, const void *b, xd_type b_type, const void *c,
+                 xd_type c_type, void *out, xd_type out_type, int32_t m, int32_t k, int32_t n,
+                 int32_t trans_a, int32_t trans_b, int32_t alpha, int32_t beta,
+                 int32_t c_row_stride, int32_t c_col_stride);
+
+/* As xd_conv2d_f32 (zero padding, groups, strides, dilations) on integers; bias may be
+ * NULL. */
+void xd_conv2d_int(const void *x, xd_type x_type, const void *w, xd_type w_type,
+                   const void *bias, xd_type bias_type, void *y, xd_type y_type, int32_t n,
+                   int32_t c, int32_t h, int32_t wd, int32_t oc, int32_t kh, int32_t kw,
+                   int32_t oh, int32_t ow, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
+                   int32_t dh, int32_t dw, int32_t group);
+
+/* As xd_maxpool2d_f32; x and y share `type`. Padding is the type's minimum, so a window
+ * entirely in the padding gives that minimum. */
+void xd_maxpool2d_int(const void *x, void *y, xd_type type, int32_t planes, int32_t h,
+                      int32_t wd, int32_t oh, int32_t ow, int32_t kh, int32_t kw, int32_t sh,
+                      int32_t sw, int32_t ph, int32_t pw, int32_t dh, int32_t dw);
+
+/* Row-wise (rows x len, over the last axis) softmax approximations of 8-bit values:
+ * y holds one byte per element, the unsigned 256-level result. iSoftmax is Deeploy's
+ * Generic Softmax_s8_s8 (I-BERT exp polynomial, int8 exponent, log2 > 0); ITAMax is
+ * ITA's. */
+void xd_isoftmax(const void *x, xd_type x_type, void *y, int32_t rows, int32_t len,
+                 int32_t coeff_a, int32_t coeff_b, int32_t coeff_c, int32_t log2,
+                 int32_t n_levels);
+void xd_ita_max(const void *x, xd_type x_type, void *y, int32_t rows, int32_t len,
+                int32_t n_levels);
+
+/* Row-wise integer norms of 8-bit values into int8 (rows x len; weight and bias have len
+ * entries). iRMSNorm clamps to [-128, 127]; iLayerNorm wraps around (no clamping), as
+ * Deeploy's kernels do. */
+void xd_irmsnorm(const void *x, xd_type x_type, const void *weight, xd_type w_type, void *y,
+                 int32_t rows, int32_t len, int32_t log2_d);
+void xd_ilayernorm(const void *x, xd_type x_type, const void *weight, xd_type w_type,
+                   const void *bias, xd_type b_type, void *y, int32_t rows, int32_t len,
+                   int32_t log2_d);
+
+/* Elementwise over n elements: iGELU (b < 0), iHardswish, and TrueIntegerDiv as
+ * y = x * coeff with coeff = floor(Delta * eta / (y * eta + eps)) computed by the
+ * compiler. */
+void xd_igelu(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t n, int32_t b,
+              int32_t one);
+void xd_ihardswish(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t n,
+                   int32_t one_over_six, int32_t six, int32_t three);
+void xd_true_integer_div(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t n,
+                         int32_t coeff);
+
+/* IntegerMean: y[o][i] = mean over r of x[o][r][i], the sum s exact (int64):
+ * (s + len/2) >> round_shift when round_shift >= 0 (len = 2^round_shift), else
+ * (s + sgn(s) * (len >> 1)) / len truncated, sgn(0) = +1. */
+void xd_integer_mean(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t outer,
+                     int32_t len, int32_t inner, int32_t round_shift);
+
 #endif /* XD_KERNELS_H */
