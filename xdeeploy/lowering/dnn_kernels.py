@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, StringAt
 from xdsl.ir import Operation, SSAValue
 
 from xdeeploy.dialects import dnn
+from xdeeploy.dialects.dtypes import element_type, numpy_dtype
 from xdeeploy.dialects.kernel import i32_array
 from xdeeploy.lowering.buffers import (
     BufferBuilder,
@@ -73,15 +74,37 @@ def _broadcast_args(out: SSAValue, *ins: SSAValue) -> list[Any]:
     return [rank, i32_array(dims), *(i32_array(s) for s in strides)]
 
 
+def _as_type(b: BufferBuilder, value: SSAValue, elem: Any) -> SSAValue:
+    """`value` itself when it already holds `elem`s, else a widened copy (exact)."""
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    if ty.element_type == elem:
+        return value
+    copy = b.alloc(MemRefType(elem, ty.get_shape()))
+    b.call("xd_cast", value, ctype_enum(value), copy, ctype_enum(copy), numel(value))
+    return copy
+
+
 @lowers(*_BINARY, *_COMPARE)
 def binary(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue]) -> None:
-    lhs, rhs = ins[0].type, ins[1].type
-    assert isinstance(lhs, MemRefType) and isinstance(rhs, MemRefType)
-    if isinstance(lhs.element_type, IntegerType) and lhs.element_type == rhs.element_type:
+    lhs, rhs, out = ins[0].type, ins[1].type, outs[0].type
+    assert (
+        isinstance(lhs, MemRefType) and isinstance(rhs, MemRefType) and isinstance(out, MemRefType)
+    )
+    if isinstance(lhs.element_type, IntegerType) and isinstance(rhs.element_type, IntegerType):
+        # Arithmetic happens in the result type (int8 + uint8 -> int32 widens both first);
+        # comparisons in the operands' common type.
+        if type(op) in _COMPARE:
+            common = element_type(
+                np.result_type(numpy_dtype(lhs.element_type), numpy_dtype(rhs.element_type))
+            )
+        else:
+            common = out.element_type
+        a, c = _as_type(b, ins[0], common), _as_type(b, ins[1], common)
         name = _COMPARE.get(type(op)) or _BINARY[type(op)]
         kernel = "xd_compare_int" if type(op) in _COMPARE else "xd_binary_int"
-        b.call(kernel, _enum(name), ctype_enum(ins[0]), ins[0], ins[1], outs[0],
-               *_broadcast_args(outs[0], ins[0], ins[1]))  # fmt: skip
+        b.call(kernel, _enum(name), ctype_enum(a), a, c, outs[0],
+               *_broadcast_args(outs[0], a, c))  # fmt: skip
         return
     _require_f32(b, *ins)
     if type(op) in _COMPARE:

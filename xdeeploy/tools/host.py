@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import ctypes
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+from xdsl.context import Context
 
 from xdeeploy.errors import DeeployError
-from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_model
+from xdeeploy.lowering.generic_pipeline import GenericPipeline
+from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_module
+from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import stage_reporter
+from xdeeploy.tools.typed_import import import_typed
 
 
 class HostLibrary:
@@ -45,10 +50,18 @@ class HostLibrary:
 
 
 def build_and_load(
-    model: onnx.ModelProto, folder: Path, extra_flags: list[str] | None = None
+    model: onnx.ModelProto,
+    folder: Path,
+    extra_flags: list[str] | None = None,
+    input_types: Mapping[str, InputType] | None = None,
 ) -> HostLibrary:
+    """Compiles `model` (typed from `input_types` when some are integers, as Deeploy
+    types its networks) with the host gcc and loads it."""
     stage = stage_reporter()
-    build = compile_model(model, folder, stage)
+    with stage("importing and lowering the model"):
+        module = import_typed(model, input_types or {})
+        GenericPipeline().apply(Context(), module)
+    build = compile_module(module, folder, stage)
     return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
@@ -64,4 +77,5 @@ class GenericEngine:
         self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
     ) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="xdeeploy-") as tmp:
-            return build_and_load(model, Path(tmp) / "build").run(inputs)
+            library = build_and_load(model, Path(tmp) / "build", input_types=options.input_types)
+            return library.run(inputs)
