@@ -278,3 +278,46 @@ def _metadata(config: object) -> dict[str, str]:
 
 def test_build_type_is_exported() -> None:
     assert Build.__name__ == "Build"
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8], ids=["i8", "u8"])
+@pytest.mark.parametrize("per_axis", [False, True], ids=["per-tensor", "per-axis"])
+def test_quantize_dequantize_on_host_match_onnxruntime(
+    dtype: type, per_axis: bool, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(7)
+    # Halves and ties of x / scale exercise the half-to-even rounding.
+    scale = np.array([0.5, 0.25, 0.125] if per_axis else 0.5, np.float32)
+    zero = np.array([3, 1, 0] if per_axis else 2, dtype)
+    x = (rng.integers(-600, 600, (2, 3, 5)) / 4).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1),
+    ]
+    elem = TensorProto.INT8 if dtype == np.int8 else TensorProto.UINT8
+    graph = helper.make_graph(
+        nodes, "qdq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5])],
+        [helper.make_tensor_value_info("q", elem, [2, 3, 5]), helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 5])],
+        [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero, "z")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    want = _onnxruntime(model, [x])
+    got = build_and_load(model, tmp_path / "build").run([x])
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_int8_llama_generate_check_on_host(tmp_path: Path) -> None:
+    model_path = tmp_path / "q.onnx"
+    made = subprocess.run(
+        [str(BIN / "deeploy"), "model", "llama", "--preset", "tiny", "--quant", "int8", "-o", str(model_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = subprocess.run(
+        [str(BIN / "deeploy"), "generate", str(model_path), "--platform", "generic", "--steps", "8", "--check"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check against interp: 8 steps" in result.stdout

@@ -524,6 +524,26 @@ def _scatter_nd() -> Graph:
     )
 
 
+def _qdq() -> Graph:
+    """QuantizeLinear / DequantizeLinear at graph boundaries, per tensor and per axis."""
+    r = rng(21)
+    return Graph(
+        [
+            node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1),
+            node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1),
+            node("QuantizeLinear", ["x", "s1", "z1"], ["q1"]),
+        ],
+        {"x": f32(r, 2, 3, 4) * 4},
+        ["q", "y", "q1"],
+        {
+            "s": np.array([0.05, 0.1, 0.02], np.float32),
+            "z": np.array([3, -4, 0], np.int8),
+            "s1": np.array(0.03, np.float32),
+            "z1": np.array(128, np.uint8),
+        },
+    )
+
+
 def _integer() -> Graph:
     r = rng(19)
     i32 = np.array([2**31 - 1, -(2**31), 7, -7, 100, 0], np.int32)
@@ -598,6 +618,7 @@ GRAPHS: dict[str, Callable[[], Graph]] = {
     "movement": _movement,
     "pad": _pad,
     "scatter_nd": _scatter_nd,
+    "qdq": _qdq,
     "integer": _integer,
     "mlp_chain": _mlp_chain,
 }

@@ -74,6 +74,8 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_compare_f32": _sig("enum in:f32 in:f32 out:u8 i32 i32[] i32[] i32[]"),
     "xd_binary_int": _sig("enum enum in in out i32 i32[] i32[] i32[]"),
     "xd_compare_int": _sig("enum enum in in out:u8 i32 i32[] i32[] i32[]"),
+    "xd_quantize_linear": _sig("in:f32 in:f32 in enum out i32 i32 i32"),
+    "xd_dequantize_linear": _sig("in enum in:f32 in out:f32 i32 i32 i32"),
     "xd_where_f32": _sig("in:u8 in:f32 in:f32 out:f32 i32 i32[] i32[] i32[] i32[]"),
     "xd_unary_f32": _sig("enum in:f32 out:f32 i32 f32 f32"),
     "xd_cast": _sig("in enum out enum i32"),

@@ -320,6 +320,49 @@ def _float_to_ints(f: Array) -> tuple[Array, Array]:
 
 
 @_kernel
+def xd_quantize_linear(
+    m: Memory,
+    x: Array,
+    scale: Array,
+    zero_point: Array,
+    type_: str,
+    y: Array,
+    outer: int,
+    channels: int,
+    inner: int,
+) -> None:
+    """As the C: float32 x / scale, half to even, + zero point, saturated."""
+    dt = np.dtype(_XD_TYPES[type_])
+    xs = np.array(m.dense(x, [outer, channels, inner], np.dtype(np.float32)))
+    s = np.array(m.dense(scale, [channels], np.dtype(np.float32))).reshape(1, channels, 1)
+    zp = np.array(m.dense(zero_point, [channels], dt)).astype(np.float32).reshape(1, channels, 1)
+    info = np.iinfo(dt)
+    q = np.clip(np.rint(xs / s) + zp, info.min, info.max)
+    m.dense(y, [outer, channels, inner], dt)[...] = q.astype(dt)
+
+
+@_kernel
+def xd_dequantize_linear(
+    m: Memory,
+    x: Array,
+    type_: str,
+    scale: Array,
+    zero_point: Array,
+    y: Array,
+    outer: int,
+    channels: int,
+    inner: int,
+) -> None:
+    dt = np.dtype(_XD_TYPES[type_])
+    q = np.array(m.dense(x, [outer, channels, inner], dt)).astype(np.int32)
+    s = np.array(m.dense(scale, [channels], np.dtype(np.float32))).reshape(1, channels, 1)
+    zp = np.array(m.dense(zero_point, [channels], dt)).astype(np.int32).reshape(1, channels, 1)
+    m.dense(y, [outer, channels, inner], np.dtype(np.float32))[...] = (q - zp).astype(
+        np.float32
+    ) * s
+
+
+@_kernel
 def xd_cast(m: Memory, x: Array, x_type: str, y: Array, y_type: str, n: int) -> None:
     """Through C's carriers: double for floats, int64 for signed and bool, uint64 else."""
     src_dt, dst_dt = np.dtype(_XD_TYPES[x_type]), np.dtype(_XD_TYPES[y_type])

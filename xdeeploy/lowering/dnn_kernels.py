@@ -419,6 +419,23 @@ def scatter_nd(
            numel(indices) // q, q, i32_array(data_shape[:q]), prod(data_shape[q:]))  # fmt: skip
 
 
+@lowers(dnn.QuantizeLinearOp, dnn.DequantizeLinearOp)
+def qdq(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    x, scale, zero_point = ins
+    shape = shape_of(x)
+    channels = numel(scale)
+    if channels > 1:
+        outer, _, inner = _split_at(shape, op.axis.value.data)
+    else:
+        outer, inner = 1, numel(x)
+    if isinstance(op, dnn.QuantizeLinearOp):
+        b.call("xd_quantize_linear", x, scale, zero_point, ctype_enum(outs[0]), outs[0],
+               outer, channels, inner)  # fmt: skip
+    else:
+        b.call("xd_dequantize_linear", x, ctype_enum(x), scale, zero_point, outs[0],
+               outer, channels, inner)  # fmt: skip
+
+
 def is_tensor(value: SSAValue) -> bool:
     return isinstance(value.type, TensorType)
 

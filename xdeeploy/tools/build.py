@@ -9,8 +9,10 @@ place at the end, so a failure leaves nothing half-written.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -229,36 +231,72 @@ def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:
     }
 
 
-def build_shared_library(
-    build: Build, extra_flags: list[str] | None = None, stage: Stage = quiet
-) -> Path:
-    """Compiles BUILD_DIR into libnetwork.so with the host gcc (warnings are errors)."""
-    folder = build.folder
-    sources = [
-        "network.c",
-        *sorted(str(p.relative_to(folder)) for p in (folder / "runtime" / "src").glob("*.c")),
-    ]
-    lib = folder / "libnetwork.so"
-    flags = [*CFLAGS, *(extra_flags or [])]
-    cmd = [
-        "gcc",
-        *flags,
-        "-fPIC",
-        "-shared",
-        "-Iruntime/include",
-        *sources,
-        "weights.S",
-        "-o",
-        lib.name,
-        "-lm",
-    ]
+def _cache_root() -> Path:
+    if env := os.environ.get("XDEEPLOY_CACHE_DIR"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xdeeploy"
+
+
+def _gcc(cmd: list[str], folder: Path) -> None:
     try:
-        with stage("compiling C with gcc"):
-            result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
+        result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
     except FileNotFoundError:
         raise DeeployError("gcc not found: install it (apt-get install gcc)") from None
     if result.returncode != 0:
         errors = [line for line in result.stderr.splitlines() if "error" in line]
         first = (errors or result.stderr.strip().splitlines() or ["unknown error"])[0]
         raise DeeployError(f"C compilation failed in {folder}: {first.strip()}")
+
+
+def runtime_objects(runtime: Path, flags: list[str]) -> list[Path]:
+    """The kernels of `runtime/`, compiled once per content and flags and kept in the
+    cache: every build of every network links the same objects."""
+    digest = hashlib.sha256(" ".join(flags).encode())
+    files = sorted(p for p in runtime.rglob("*") if p.is_file() and p.suffix in (".c", ".h"))
+    for f in files:
+        digest.update(str(f.relative_to(runtime)).encode() + b"\0" + f.read_bytes())
+    target = _cache_root() / "runtime" / digest.hexdigest()[:20]
+    sources = sorted(runtime.glob("src/*.c"))
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".runtime-", dir=target.parent))
+        try:
+            for src in sources:
+                obj = staging / (src.stem + ".o")
+                _gcc(
+                    [
+                        "gcc",
+                        *flags,
+                        "-fPIC",
+                        f"-I{runtime / 'include'}",
+                        "-c",
+                        str(src),
+                        "-o",
+                        str(obj),
+                    ],
+                    staging,
+                )
+            os.rename(staging, target)  # atomic; a concurrent build may have won the race
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return [target / (src.stem + ".o") for src in sources]
+
+
+def build_shared_library(
+    build: Build, extra_flags: list[str] | None = None, stage: Stage = quiet
+) -> Path:
+    """Compiles BUILD_DIR into libnetwork.so with the host gcc (warnings are errors)."""
+    folder = build.folder
+    lib = folder / "libnetwork.so"
+    flags = [*CFLAGS, *(extra_flags or [])]
+    with stage("compiling C with gcc"):
+        objects = runtime_objects(folder / "runtime", flags)
+        _gcc(
+            ["gcc", *flags, "-fPIC", "-shared", "-Iruntime/include", "network.c", "weights.S",
+             *map(str, objects), "-o", lib.name, "-lm"],
+            folder,
+        )  # fmt: skip
     return lib

@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import onnx
 
+from xdeeploy.dialects import dnn
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.models.llama import load_tokenizer, read_llama_info
 from xdeeploy.frontend.onnx import import_model
@@ -59,6 +60,26 @@ class InterpSession:
         for p in INTEGER_PASSES:
             p.apply(Context(), self._module)
         self._caches = _zero_caches(model)
+
+    def float_arithmetic(self) -> list[str]:
+        """The float ops left after lowering QDQ (those that compute, not move data)."""
+        from xdsl.dialects.builtin import Float32Type, TensorType
+
+        movement = (dnn.ConstantOp, dnn.ReshapeOp, dnn.TransposeOp, dnn.ConcatOp, dnn.SliceOp,
+                    dnn.SplitOp, dnn.GatherOp, dnn.ExpandOp, dnn.ScatterNDOp, dnn.CastOp,
+                    dnn.QuantizeLinearOp, dnn.DequantizeLinearOp)  # fmt: skip
+        return sorted(
+            {
+                op.name
+                for op in self._module.walk()
+                if isinstance(op, dnn.DnnOp)
+                and not isinstance(op, movement)
+                and any(
+                    isinstance(r.type, TensorType) and isinstance(r.type.element_type, Float32Type)
+                    for r in op.results
+                )
+            }
+        )
 
     def step(self, token: int, pos: int) -> np.ndarray:
         logits, *self._caches = self._run(self._module, [*_feeds(token, pos), *self._caches])
@@ -161,13 +182,19 @@ def generate(
     session: Session = SESSIONS[platform](model)
     checker = None
     if check:
-        # Integer models: bit-exact with our interpreter; float ones: onnxruntime within
-        # the float tolerance (DESIGN §6).
+        # Quantized models: our interpreter, bit-exact where no float arithmetic is left
+        # (float kernels may sum in another order); float models: onnxruntime within the
+        # float tolerance (DESIGN §6).
         integer = info.quant is not None
         reference = "interp" if integer else "onnxruntime"
         if reference == platform:
             reference = "onnxruntime" if integer else "interp"
-        checker = Check(SESSIONS[reference](model), exact=integer and reference == "interp")
+        ref_session = SESSIONS[reference](model)
+        floats = ref_session.float_arithmetic() if isinstance(ref_session, InterpSession) else ["?"]
+        checker = Check(ref_session, exact=integer and not floats)
+        if integer and floats:
+            print(f"generate: float arithmetic left in the quantized model ({', '.join(floats)}): "
+                  "logits are checked within the float tolerance", file=out)  # type: ignore[call-overload]  # fmt: skip
 
     def emit(prev: int, token: int) -> None:
         if tokenizer is None:

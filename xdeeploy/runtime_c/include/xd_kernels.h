@@ -236,4 +236,16 @@ void xd_true_integer_div(const void *x, xd_type x_type, void *y, xd_type y_type,
 void xd_integer_mean(const void *x, xd_type x_type, void *y, xd_type y_type, int32_t outer,
                      int32_t len, int32_t inner, int32_t round_shift);
 
+/* ---- ONNX QuantizeLinear / DequantizeLinear (float32, as onnxruntime computes) ---------- */
+
+/* x viewed as outer x channels x inner; scale and zero_point have `channels` entries (1 for
+ * per-tensor parameters); type is the quantized type (XD_T_I8/U8/I16/U16) of y and of the
+ * zero point. y = saturate(round_half_even(x / scale) + zero_point). */
+void xd_quantize_linear(const float *x, const float *scale, const void *zero_point,
+                        xd_type type, void *y, int32_t outer, int32_t channels, int32_t inner);
+/* y = (x - zero_point) * scale, the difference taken in int32. */
+void xd_dequantize_linear(const void *x, xd_type type, const float *scale,
+                          const void *zero_point, float *y, int32_t outer, int32_t channels,
+                          int32_t inner);
+
 #endif /* XD_KERNELS_H */
