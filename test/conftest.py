@@ -12,6 +12,23 @@ PEER = REPO.parent / "shared" / "peer-tests" / "deeploy"
 BIN = Path(sys.executable).parent
 
 
+FLOAT_PEERS = [
+    "Kernels/FP32/Add/Regular",
+    "Kernels/FP32/Conv/Regular_2D_Bias",
+    "Kernels/FP32/GELU",
+    "Kernels/FP32/GEMM/Regular",
+    "Kernels/FP32/HardSwish",
+    "Kernels/FP32/LayerNorm",
+    "Kernels/FP32/MatMul",
+    "Kernels/FP32/RMSNorm/separate_ops",
+    "Kernels/FP32/RMSNorm/single_fused_op",
+    "Kernels/FP32/Softmax/Regular",
+    "Models/TinyViT/Demo",
+    "Models/microLlama/FP32/microLlama1",
+]
+"""The peer networks in float32: the FP32 kernels, TinyViT and the float microLlama."""
+
+
 def peer_case(relative: str) -> Path:
     """A Deeploy peer test folder; skips (visibly) where ../shared/peer-tests is absent."""
     if not PEER.is_dir():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import BIN, peer_case
+from conftest import BIN, FLOAT_PEERS, peer_case
 from onnx import TensorProto, helper, numpy_helper
 
 from xdeeploy.errors import DeeployError
@@ -17,21 +17,6 @@ from xdeeploy.frontend.models.llama import PRESETS, build_llama, random_weights,
 from xdeeploy.frontend.onnx import load_model
 from xdeeploy.tools.build import Build, build_shared_library, compile_model
 from xdeeploy.tools.host import build_and_load
-
-FLOAT_PEERS = [
-    "Kernels/FP32/Add/Regular",
-    "Kernels/FP32/Conv/Regular_2D_Bias",
-    "Kernels/FP32/GELU",
-    "Kernels/FP32/GEMM/Regular",
-    "Kernels/FP32/HardSwish",
-    "Kernels/FP32/LayerNorm",
-    "Kernels/FP32/MatMul",
-    "Kernels/FP32/RMSNorm/separate_ops",
-    "Kernels/FP32/RMSNorm/single_fused_op",
-    "Kernels/FP32/Softmax/Regular",
-    "Models/TinyViT/Demo",
-    "Models/microLlama/FP32/microLlama1",
-]
 
 
 def _arrays(path: Path) -> list[np.ndarray]:

@@ -8,25 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import peer_case
+from conftest import FLOAT_PEERS, peer_case
 
 from xdeeploy.frontend.onnx import import_model, load_model
 from xdeeploy.interp.run import run_module
-
-FLOAT_CASES = [
-    "Kernels/FP32/Add/Regular",
-    "Kernels/FP32/Conv/Regular_2D_Bias",
-    "Kernels/FP32/GELU",
-    "Kernels/FP32/GEMM/Regular",
-    "Kernels/FP32/HardSwish",
-    "Kernels/FP32/LayerNorm",
-    "Kernels/FP32/MatMul",
-    "Kernels/FP32/RMSNorm/separate_ops",
-    "Kernels/FP32/RMSNorm/single_fused_op",
-    "Kernels/FP32/Softmax/Regular",
-    "Models/TinyViT/Demo",
-    "Models/microLlama/FP32/microLlama1",
-]
 
 
 def _arrays(path) -> list[np.ndarray]:
@@ -34,7 +19,7 @@ def _arrays(path) -> list[np.ndarray]:
         return [data[k] for k in data.files if data[k].size]
 
 
-@pytest.mark.parametrize("case", FLOAT_CASES)
+@pytest.mark.parametrize("case", FLOAT_PEERS)
 def test_float_peer_case(case: str) -> None:
     folder = peer_case(case)
     model = load_model(folder / "network.onnx")

@@ -389,21 +389,13 @@ def _out_len(
     dilation: int,
     ceil_mode: bool,
 ) -> int:
-    """Sliding-window output length (onnxruntime's rule, incl. ceil mode).
+    """Sliding-window output length: the dialect's rule (`dnn.window_out`, onnxruntime's
+    ceil mode), which the verifiers and the importer use too."""
+    from xdeeploy.dialects.dnn import window_out
 
-    In ceil mode the last window must start inside the input or the begin padding;
-    one that would start in the end padding is dropped.
-    """
-    span = dilation * (kernel - 1) + 1
-    num = size + pad_begin + pad_end - span
-    if num < 0:
+    if dilation * (kernel - 1) + 1 > size + pad_begin + pad_end:
         raise ValueError("window larger than the padded input")
-    if not ceil_mode:
-        return num // stride + 1
-    out = -(-num // stride) + 1
-    if (out - 1) * stride >= size + pad_begin:
-        out -= 1
-    return out
+    return window_out(size, kernel, stride, pad_begin, pad_end, dilation, ceil_mode)
 
 
 def _windows(
