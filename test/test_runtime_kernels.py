@@ -20,7 +20,6 @@ import ctypes
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sanitized import SANITIZE_ENV, rerun_under_sanitizers
 
 from xdeeploy.interp import reference as ref
 
@@ -50,7 +50,6 @@ STRICT = [
     "-Wno-sign-conversion",
 ]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-SANITIZE_ENV = "XD_KERNELS_SANITIZE"
 
 # The header's enumerators (XD_ADD = 0, ...), so the tests cannot drift from it.
 _HEADER_TEXT = HEADER.read_text()
@@ -981,31 +980,4 @@ def test_compiles_ilp32_long_int32(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.environ.get(SANITIZE_ENV) == "1", reason="already the sanitized run")
 def test_sanitized_run(tmp_path: Path) -> None:
     """The kernel tests above, again, against an ASan + UBSan build of the kernels."""
-    libasan = subprocess.run(
-        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    if not os.path.isabs(libasan):
-        pytest.skip("gcc has no libasan")
-    env = dict(os.environ)
-    env.update(
-        {
-            SANITIZE_ENV: "1",
-            "LD_PRELOAD": libasan,
-            # Python itself leaks by design; abort on the first error of any kind.
-            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:halt_on_error=1",
-            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--capture=sys", "-p", "no:cacheprovider"]
-    cmd += ["-p", "no:xdist", f"--basetemp={tmp_path / 'run'}", "-k", "not compiles"]
-    cmd.append(str(Path(__file__)))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
-    output = proc.stdout + proc.stderr
-    # --capture=sys leaves fd 2 alone, so sanitizer reports reach proc.stderr: show the
-    # start of the first one (the stack trace of the bad access).
-    found = [output.find(m) for m in ("ERROR: AddressSanitizer", "runtime error:")]
-    start = min((i for i in found if i >= 0), default=-1)
-    report = output[start : start + 4000] if start >= 0 else output[-4000:]
-    assert proc.returncode == 0 and start < 0, report
-    assert " passed" in proc.stdout, report
+    rerun_under_sanitizers(__file__, tmp_path, deselect="compiles")

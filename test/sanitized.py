@@ -1,0 +1,46 @@
+"""Re-runs a test file in a subprocess against ASan + UBSan builds of the C kernels."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SANITIZE_ENV = "XDEEPLOY_SANITIZE"
+"""Set to 1 in the re-run: the file then builds its kernels with the sanitizers."""
+
+
+def rerun_under_sanitizers(test_file: str, tmp_path: Path, deselect: str) -> None:
+    """Runs `test_file`'s tests (less `deselect`, a -k expression) with libasan preloaded
+    and fails with the start of the first sanitizer report."""
+    libasan = subprocess.run(
+        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not os.path.isabs(libasan):
+        pytest.skip("gcc has no libasan")
+    env = dict(os.environ)
+    env.update(
+        {
+            SANITIZE_ENV: "1",
+            "LD_PRELOAD": libasan,
+            # Python itself leaks by design; abort on the first error of any kind.
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:halt_on_error=1",
+            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--capture=sys", "-p", "no:cacheprovider"]
+    cmd += ["-p", "no:xdist", f"--basetemp={tmp_path / 'run'}", "-k", f"not {deselect}"]
+    cmd.append(str(Path(test_file)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    # --capture=sys leaves fd 2 alone, so sanitizer reports reach proc.stderr: show the
+    # start of the first one (the stack trace of the bad access).
+    found = [output.find(m) for m in ("ERROR: AddressSanitizer", "runtime error:")]
+    start = min((i for i in found if i >= 0), default=-1)
+    report = output[start : start + 4000] if start >= 0 else output[-4000:]
+    assert proc.returncode == 0 and start < 0, report
+    assert " passed" in proc.stdout, report
