@@ -464,4 +464,10 @@ def test_every_peer_network_on_generic() -> None:
     (integer networks typed from their data as Deeploy types them)."""
     result = run_cli("run", str(_peer_root()), "--platform", "generic", cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "31 passed, 0 failed, 0 skipped"
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "31 passed, 0 failed, 0 skipped"
+    # Each line names the kernels the case ran: integer networks run integer kernels.
+    (attention,) = [line for line in lines if "Kernels/Integer/Attention " in line]
+    for kernel in ("isoftmax", "matmul_int", "requant_shift"):
+        assert kernel in attention, attention
+    assert "_f32" not in attention, attention

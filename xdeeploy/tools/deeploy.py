@@ -94,7 +94,9 @@ def _run_one(
 def _judge(
     case: Case, engine: Engine, expected: list[ExpectedOutput] | None, produced: list[np.ndarray]
 ) -> Outcome:
-    tag = f"{case.name} [{engine.name}]"
+    # Engines that compile say what the case ran on (e.g. the kernels called).
+    used = getattr(engine, "used", "")
+    tag = f"{case.name} [{engine.name}{': ' + used if used else ''}]"
     if expected is None:
         return Outcome(PASS, f"PASS {tag} (ran; no --expect to compare against)")
     results = [compare_output(e, np.asarray(p)) for e, p in zip(expected, produced, strict=True)]

@@ -69,6 +69,8 @@ class GenericEngine:
     """`deeploy run --platform generic`: each case is compiled in a temporary folder."""
 
     name = "generic"
+    used = ""
+    """The kernels the last case called, for its report line."""
 
     def can_run(self, model: onnx.ModelProto) -> str | None:
         return None
@@ -78,4 +80,7 @@ class GenericEngine:
     ) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="xdeeploy-") as tmp:
             library = build_and_load(model, Path(tmp) / "build", input_types=options.input_types)
+            kernels = library.build.report.get("kernels", [])
+            assert isinstance(kernels, list)
+            self.used = " ".join(k.removeprefix("xd_") for k in kernels)
             return library.run(inputs)
