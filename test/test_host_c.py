@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.models.llama import PRESETS, build_llama, random_weights, seeded_inputs
 from xdeeploy.frontend.onnx import load_model
-from xdeeploy.tools.build import Build, build_shared_library, compile_model
+from xdeeploy.tools.build import build_shared_library, compile_model
 from xdeeploy.tools.host import build_and_load
 
 
@@ -259,10 +259,6 @@ def _metadata(config: object) -> dict[str, str]:
         config=config, mode="decode", n_tokens=1, source="test", tokenizer="bytes"
     )  # type: ignore[arg-type]
     return make_metadata(info)
-
-
-def test_build_type_is_exported() -> None:
-    assert Build.__name__ == "Build"
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8], ids=["i8", "u8"])

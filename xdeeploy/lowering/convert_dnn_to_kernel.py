@@ -21,7 +21,6 @@ from xdsl.dialects.builtin import (
     DictionaryAttr,
     FunctionType,
     IntegerAttr,
-    MemRefType,
     ModuleOp,
     StringAttr,
     TensorType,
@@ -164,18 +163,7 @@ class ConvertDnnToKernel(ModulePass):
                 fn.erase()
 
 
-def is_output(fn: func.FuncOp, index: int) -> bool:
-    attrs = fn.arg_attrs.data[index] if fn.arg_attrs else None
-    return attrs is not None and OUTPUT_ATTR in attrs.data
-
-
 def arg_name(fn: func.FuncOp, index: int) -> str | None:
     attrs = fn.arg_attrs.data[index] if fn.arg_attrs else None
     name = attrs.data.get("dnn.name") if attrs else None
     return name.data if isinstance(name, StringAttr) else None
-
-
-def buffer_type(value: SSAValue) -> MemRefType:
-    ty = value.type
-    assert isinstance(ty, MemRefType)
-    return ty

@@ -12,7 +12,7 @@ from math import prod
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, StringAttr, TensorType
+from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from xdeeploy.dialects import dnn
@@ -434,10 +434,6 @@ def qdq(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue]) ->
     else:
         b.call("xd_dequantize_linear", x, ctype_enum(x), scale, zero_point, outs[0],
                outer, channels, inner)  # fmt: skip
-
-
-def is_tensor(value: SSAValue) -> bool:
-    return isinstance(value.type, TensorType)
 
 
 from xdeeploy.lowering import integer_kernels as _integer_kernels  # noqa: E402, F401  (registers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -241,7 +240,3 @@ def generate(
             file=out,  # type: ignore[call-overload]
         )
     return 0
-
-
-def parse_platforms() -> Sequence[str]:
-    return sorted(SESSIONS)
