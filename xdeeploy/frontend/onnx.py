@@ -34,6 +34,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import element_type
 from xdeeploy.errors import DeeployError
+from xdeeploy.frontend.converters import CONVERTERS, NodeContext
 from xdeeploy.frontend.schemas import register_custom_schemas
 
 FOLD_LIMIT = 1 << 22
@@ -322,8 +323,6 @@ class Importer:
         return True
 
     def convert(self, node: onnx.NodeProto) -> None:
-        from xdeeploy.frontend.converters import CONVERTERS, NodeContext
-
         key = (node.domain if node.domain != "ai.onnx" else "", node.op_type)
         converter = CONVERTERS.get(key)
         if converter is None:
@@ -331,16 +330,10 @@ class Importer:
                 f"node '{node.name}' (OpType '{node.op_type}', domain '{node.domain}'): not supported"
             )
         ctx = NodeContext(self, node)
-        results = converter(ctx)
-        outputs = [o for o in node.output]
-        for name, value in zip(outputs, results, strict=False):
-            if name and value is not None:
+        for name, value in zip(node.output, converter(ctx), strict=False):
+            if name:
                 self.values[name] = value
-                if (
-                    value.owner is not None
-                    and not isinstance(value.owner, Block)
-                    and value.name_hint is None
-                ):
+                if value.name_hint is None:  # values passed through keep their name
                     value.name_hint = sanitize_name(name)
 
 
