@@ -42,6 +42,12 @@ def _kernel() -> Dialect:
     return KERNEL
 
 
+def _dma() -> Dialect:
+    from xdeeploy.dialects.dma import DMA
+
+    return DMA
+
+
 def _convert_dnn_to_kernel() -> type[ModulePass]:
     from xdeeploy.lowering.convert_dnn_to_kernel import ConvertDnnToKernel
 
@@ -72,7 +78,7 @@ def _dnn_infer_int_types() -> type[ModulePass]:
     return DnnInferIntTypes
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel}
+DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel, "dma": _dma}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
     "dnn-lower-qdq": _dnn_lower_qdq,
