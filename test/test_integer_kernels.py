@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sanitized import rerun_under_sanitizers
+from c_kernels import load_kernels, rerun_under_sanitizers
 from test_runtime_kernels import (
     ENUM,
     HEADER,
     INCLUDE,
     RUNTIME,
-    SANITIZE,
     SANITIZE_ENV,
     STRICT,
     broadcast_strides,
@@ -90,24 +88,10 @@ INT_TYPES = list(XD_TYPE)
 SOURCE = RUNTIME / "src" / "integer.c"
 
 
-def _build(out: Path, extra: Sequence[str]) -> Path:
-    """integer.c alone (it needs nothing from the other kernel files)."""
-    cmd = ["gcc", *STRICT, *extra, "-shared", "-fPIC", f"-I{INCLUDE}", str(SOURCE)]
-    proc = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
-    return out
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    sanitize = os.environ.get(SANITIZE_ENV) == "1"
     path = tmp_path_factory.mktemp("xd_integer") / "libxd_integer.so"
-    dll = ctypes.CDLL(str(_build(path, SANITIZE + ["-g"] if sanitize else [])))
-    for name, argtypes in SIGNATURES.items():
-        fn = getattr(dll, name)
-        fn.argtypes = argtypes
-        fn.restype = None
-    return dll
+    return load_kernels(path, [SOURCE], STRICT, INCLUDE, SIGNATURES)
 
 
 def _rng(*salt: object) -> np.random.Generator:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sanitized import SANITIZE_ENV, rerun_under_sanitizers
+from c_kernels import SANITIZE_ENV, load_kernels, rerun_under_sanitizers
 
 from xdeeploy.interp import reference as ref
 
@@ -49,7 +49,6 @@ STRICT = [
     "-Wconversion",
     "-Wno-sign-conversion",
 ]
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 # The header's enumerators (XD_ADD = 0, ...), so the tests cannot drift from it.
 _HEADER_TEXT = HEADER.read_text()
@@ -86,23 +85,10 @@ SIGNATURES: dict[str, list[Any]] = {
 }
 
 
-def _build(out: Path, extra: Sequence[str]) -> Path:
-    cmd = ["gcc", *STRICT, *extra, "-shared", "-fPIC", f"-I{INCLUDE}", *map(str, SOURCES)]
-    proc = subprocess.run([*cmd, "-o", str(out), "-lm"], capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
-    return out
-
-
 @pytest.fixture(scope="session")
 def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    sanitize = os.environ.get(SANITIZE_ENV) == "1"
     path = tmp_path_factory.mktemp("xd_kernels") / "libxd_kernels.so"
-    dll = ctypes.CDLL(str(_build(path, SANITIZE + ["-g"] if sanitize else [])))
-    for name, argtypes in SIGNATURES.items():
-        fn = getattr(dll, name)
-        fn.argtypes = argtypes
-        fn.restype = None
-    return dll
+    return load_kernels(path, SOURCES, STRICT, INCLUDE, SIGNATURES)
 
 
 # ---------------------------------------------------------------------------

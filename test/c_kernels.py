@@ -1,16 +1,44 @@
-"""Re-runs a test file in a subprocess against ASan + UBSan builds of the C kernels."""
+"""Test helpers for the C kernels: build and load them with ctypes, and re-run a test
+file in a subprocess against ASan + UBSan builds."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 SANITIZE_ENV = "XDEEPLOY_SANITIZE"
 """Set to 1 in the re-run: the file then builds its kernels with the sanitizers."""
+
+
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def load_kernels(
+    out: Path,
+    sources: Sequence[Path],
+    flags: Sequence[str],
+    include: Path,
+    signatures: Mapping[str, list[Any]],
+) -> ctypes.CDLL:
+    """Builds `sources` into the shared library `out` (with the sanitizers in the re-run
+    of `rerun_under_sanitizers`) and declares the ctypes argument types of `signatures`."""
+    extra = [*SANITIZE, "-g"] if os.environ.get(SANITIZE_ENV) == "1" else []
+    cmd = ["gcc", *flags, *extra, "-shared", "-fPIC", f"-I{include}", *map(str, sources)]
+    proc = subprocess.run([*cmd, "-o", str(out), "-lm"], capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    dll = ctypes.CDLL(str(out))
+    for name, argtypes in signatures.items():
+        fn = getattr(dll, name)
+        fn.argtypes = argtypes
+        fn.restype = None
+    return dll
 
 
 def rerun_under_sanitizers(test_file: str, tmp_path: Path, deselect: str) -> None:
