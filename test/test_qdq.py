@@ -43,6 +43,7 @@ from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.frontend.onnx import import_model
 from xdeeploy.interp.run import run_module
+from xdeeploy.lowering.generic_pipeline import INTEGER_PASSES
 from xdeeploy.passes.dnn_fuse_requant import DnnFuseRequant
 from xdeeploy.passes.dnn_lower_qdq import DnnLowerQdq, fixed_point
 
@@ -464,8 +465,8 @@ def test_llama_int8_runs_lowered_like_onnxruntime(preset: str, mode: str, tmp_pa
     )
 
     module = import_model(model)
-    DnnLowerQdq().apply(Context(), module)
-    DnnFuseRequant().apply(Context(), module)
+    for p in INTEGER_PASSES:  # the tensor passes the C backends run, canonicalize included
+        p.apply(Context(), module)
     integer = [op for op in ops_of(module) if isinstance(op, dnn.MatmulOp) and not _is_float(op)]
     assert len(integer) == len(quantized)  # every quantized MatMul runs on integers
 

@@ -85,7 +85,10 @@ class MatmulOfTransposeToGemm(RewritePattern):
 
 
 class FoldConstantOp(RewritePattern):
-    """Computes a `dnn` op whose operands are all `dnn.constant`s, with the interpreter."""
+    """Computes a `dnn` op whose operands are all `dnn.constant`s, with the interpreter.
+
+    A dequantize_linear of a constant (a quantized weight) is kept: folding it would
+    turn int8 weights into float ones and hide the QDQ pattern from `dnn-lower-qdq`."""
 
     def __init__(self, interpreter: Interpreter):
         self.interpreter = interpreter
@@ -93,7 +96,7 @@ class FoldConstantOp(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if (
             not isinstance(op, dnn.DnnOp)
-            or isinstance(op, dnn.ConstantOp)
+            or isinstance(op, dnn.ConstantOp | dnn.DequantizeLinearOp)
             or not op.operands
             or not all(isinstance(o.owner, dnn.ConstantOp) for o in op.operands)
         ):

@@ -75,3 +75,18 @@ func.func @batched_keeps_matmul(%x: tensor<3x2x8xf32>, %w: tensor<32x8xf32>) -> 
   %y = dnn.matmul %x, %t : (tensor<3x2x8xf32>, tensor<8x32xf32>) -> tensor<3x2x32xf32>
   func.return %y : tensor<3x2x32xf32>
 }
+
+// A dequantized constant weight is not folded to float: `dnn-lower-qdq` needs the
+// integer weight and its scale to compute the matmul in integers.
+// CHECK-LABEL: func.func @keep_dequantized_weight
+// CHECK-NEXT:    %wq = dnn.constant
+// CHECK:         %w = dnn.dequantize_linear %wq
+// CHECK-NEXT:    %y = dnn.matmul %x, %w
+func.func @keep_dequantized_weight(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %wq = dnn.constant dense<[[1, -2], [3, 4]]> : tensor<2x2xi8>
+  %s = dnn.constant dense<0.5> : tensor<f32>
+  %z = dnn.constant dense<0> : tensor<i8>
+  %w = dnn.dequantize_linear %wq, %s, %z {axis = 1 : i64} : (tensor<2x2xi8>, tensor<f32>, tensor<i8>) -> tensor<2x2xf32>
+  %y = dnn.matmul %x, %w : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+  func.return %y : tensor<1x2xf32>
+}
