@@ -162,7 +162,7 @@ def _dims(rank: int, *arrays: Sequence[int]) -> list[list[int]]:
 
 _F32_BINARY: dict[str, Callable[[Array, Array], Array]] = {
     "XD_ADD": np.add, "XD_SUB": np.subtract, "XD_MUL": np.multiply, "XD_DIV": np.divide,
-    "XD_POW": np.power, "XD_MAX": np.maximum, "XD_MIN": np.minimum,
+    "XD_POW": np.power, "XD_MAX": ref.maximum, "XD_MIN": ref.minimum,
 }  # fmt: skip
 _COMPARE: dict[str, Callable[[Array, Array], Array]] = {
     "XD_EQUAL": np.equal, "XD_LESS": np.less, "XD_GREATER": np.greater,
@@ -256,45 +256,25 @@ def xd_compare_int(m: Memory, op: str, t: str, a: Array, b: Array, out: Array, r
     m.dense(out, d, np.dtype(np.uint8))[...] = _COMPARE[op](x, y)
 
 
-def _clamp(x: Array, lo: Any, hi: Any) -> Array:
-    """C's clamp_f32: `x < lo ? lo : x`, then `> hi ? hi`; NaN stays NaN."""
-    y = np.where(x < lo, lo, x)
-    return np.where(y > hi, hi, y).astype(F32)
+_UNARY: dict[str, Callable[[Array], Array]] = {
+    "XD_SQRT": ref.sqrt, "XD_NEG": ref.neg, "XD_ABS": ref.abs, "XD_EXP": ref.exp,
+    "XD_LOG": ref.log, "XD_ERF": ref.erf, "XD_TANH": ref.tanh, "XD_RELU": ref.relu,
+    "XD_SIGMOID": ref.sigmoid, "XD_SILU": ref.silu, "XD_RECIPROCAL": ref.reciprocal,
+    "XD_COS": ref.cos, "XD_SIN": ref.sin, "XD_FLOOR": ref.floor, "XD_CEIL": ref.ceil,
+    "XD_ROUND": ref.round, "XD_HARDSWISH": ref.hardswish, "XD_GELU": ref.gelu,
+    "XD_GELU_TANH": lambda x: ref.gelu(x, approximate="tanh"),
+}  # fmt: skip
 
 
 def _unary(op: str, x: Array, alpha: np.float32, beta: np.float32) -> Array:
-    zero = np.float32(0)
     match op:
-        case "XD_RELU":
-            return np.where(x < zero, zero, x)
-        case "XD_ERF":
-            return ref.erf(x)
-        case "XD_SIGMOID":
-            return ref.sigmoid(x)
-        case "XD_SILU":
-            return ref.silu(x)
-        case "XD_RECIPROCAL":
-            return np.float32(1) / x
-        case "XD_ROUND":
-            return np.round(x)
-        case "XD_HARDSWISH":
-            return x * _clamp(np.float32(1.0 / 6.0) * x + np.float32(0.5), zero, np.float32(1))
-        case "XD_GELU":
-            return ref.gelu(x)
-        case "XD_GELU_TANH":
-            return ref.gelu(x, approximate="tanh")
         case "XD_HARDSIGMOID":
-            return _clamp(alpha * x + beta, zero, np.float32(1))
+            return ref.hardsigmoid(x, float(alpha), float(beta))
         case "XD_LEAKY_RELU":
-            return np.where(x < zero, alpha * x, x)
+            return ref.leaky_relu(x, float(alpha))
         case "XD_CLIP":
-            return _clamp(x, alpha, beta)
-    simple: dict[str, Callable[[Array], Array]] = {
-        "XD_SQRT": np.sqrt, "XD_NEG": np.negative, "XD_ABS": np.abs, "XD_EXP": np.exp,
-        "XD_LOG": np.log, "XD_TANH": np.tanh, "XD_COS": np.cos, "XD_SIN": np.sin,
-        "XD_FLOOR": np.floor, "XD_CEIL": np.ceil,
-    }  # fmt: skip
-    return simple[op](x)
+            return ref.clip(x, float(alpha), float(beta))
+    return _UNARY[op](x)
 
 
 @_kernel
@@ -401,22 +381,20 @@ def xd_matmul_f32(m: Memory, a: Array, b: Array, out: Array, rows: int, k: int, 
         d, sa, sb = _dims(batch_rank, batch, a_batch_strides, b_batch_strides)
     lhs = m.at(a, [*d, rows, k], [*sa, k, 1], F32)
     rhs = m.at(b, [*d, k, n], [*sb, n, 1], F32)
-    m.dense(out, [*d, rows, n], F32)[...] = np.matmul(lhs, rhs)
+    m.dense(out, [*d, rows, n], F32)[...] = ref.matmul(lhs, rhs)
 
 
 @_kernel
 def xd_gemm_f32(m: Memory, a: Array, b: Array, c: Array | None, out: Array, rows: int, k: int,
                 n: int, trans_a: int, trans_b: int, alpha: np.float32, beta: np.float32,
                 c_row_stride: int, c_col_stride: int) -> None:  # fmt: skip
-    lhs = m.at(a, [rows, k], [1, rows] if trans_a else [k, 1], F32)
-    rhs = m.at(b, [k, n], [1, k] if trans_b else [n, 1], F32)
-    y = np.matmul(lhs, rhs)
-    if alpha != 1:
-        y = y * alpha
-    if c is not None:
-        cc = m.at(c, [rows, n], [c_row_stride, c_col_stride], F32)
-        y = y + (cc if beta == 1 else beta * cc)
-    m.dense(out, [rows, n], F32)[...] = y
+    lhs = m.dense(a, [k, rows] if trans_a else [rows, k], F32)
+    rhs = m.dense(b, [n, k] if trans_b else [k, n], F32)
+    cc = None if c is None else m.at(c, [rows, n], [c_row_stride, c_col_stride], F32)
+    m.dense(out, [rows, n], F32)[...] = ref.gemm(
+        lhs, rhs, cc, alpha=float(alpha), beta=float(beta), trans_a=bool(trans_a),
+        trans_b=bool(trans_b),
+    )  # fmt: skip
 
 
 def _end_pad(out: int, size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -454,16 +432,19 @@ def _pool_windows(m: Memory, x: Array, fill: float, planes: int, h: int, wd: int
 def xd_maxpool2d_f32(m: Memory, x: Array, y: Array, planes: int, h: int, wd: int, oh: int,
                      ow: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, dh: int,
                      dw: int) -> None:  # fmt: skip
-    win = _pool_windows(m, x, -np.inf, planes, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw)
-    m.dense(y, [planes, oh, ow], F32)[...] = np.max(win, axis=(3, 4), initial=-np.inf)
+    xs = m.dense(x, [1, planes, h, wd], F32)
+    pads = [ph, pw, _end_pad(oh, h, kh, sh, ph, dh), _end_pad(ow, wd, kw, sw, pw, dw)]
+    full = ref.max_pool(xs, kernel_shape=[kh, kw], strides=[sh, sw], pads=pads,
+                        dilations=[dh, dw])  # fmt: skip
+    m.dense(y, [planes, oh, ow], F32)[...] = full[0, :, :oh, :ow]
 
 
 @_kernel
 def xd_avgpool2d_f32(m: Memory, x: Array, y: Array, planes: int, h: int, wd: int, oh: int,
                      ow: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, ph_end: int,
                      pw_end: int, count_include_pad: int) -> None:  # fmt: skip
-    win = _pool_windows(m, x, 0.0, planes, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, 1, 1)
-    total = win.sum(axis=(3, 4), dtype=F32)
+    xs = m.dense(x, [1, planes, h, wd], F32)
+    total = ref.window_sum(xs, [oh, ow], [kh, kw], [sh, sw], [ph, pw])[0]
 
     def counts(out: int, size: int, k: int, s: int, pad: int, pad_end: int) -> Array:
         start = np.arange(out) * s - pad
@@ -492,12 +473,8 @@ def xd_softmax_f32(
 def xd_layernorm_f32(m: Memory, x: Array, scale: Array, bias: Array | None, y: Array,
                      outer: int, inner: int, eps: np.float32) -> None:  # fmt: skip
     xs = m.dense(x, [outer, inner], F32)
-    mean = xs.sum(axis=1, keepdims=True, dtype=F32) / np.float32(inner)
-    d = xs - mean
-    var = (d * d).sum(axis=1, keepdims=True, dtype=F32) / np.float32(inner)
-    out = d / np.sqrt(var + eps) * m.dense(scale, [inner], F32)
-    if bias is not None:
-        out = out + m.dense(bias, [inner], F32)
+    b = None if bias is None else m.dense(bias, [inner], F32)
+    out = ref.layer_norm(xs, m.dense(scale, [inner], F32), b, axis=1, epsilon=float(eps))
     m.dense(y, [outer, inner], F32)[...] = out
 
 
@@ -505,11 +482,14 @@ def xd_layernorm_f32(m: Memory, x: Array, scale: Array, bias: Array | None, y: A
 def xd_rmsnorm_f32(m: Memory, x: Array, scale: Array | None, y: Array, outer: int, inner: int,
                    eps: np.float32) -> None:  # fmt: skip
     xs = m.dense(x, [outer, inner], F32)
-    ms = (xs * xs).sum(axis=1, keepdims=True, dtype=F32) / np.float32(inner)
-    out = xs / np.sqrt(ms + eps)
-    if scale is not None:
-        out = out * m.dense(scale, [inner], F32)
-    m.dense(y, [outer, inner], F32)[...] = out
+    s = None if scale is None else m.dense(scale, [inner], F32)
+    m.dense(y, [outer, inner], F32)[...] = ref.rms_norm(xs, s, axis=1, epsilon=float(eps))
+
+
+_REDUCE: dict[str, Callable[..., Array]] = {
+    "XD_RSUM": ref.reduce_sum, "XD_RMEAN": ref.reduce_mean,
+    "XD_RMAX": ref.reduce_max, "XD_RMIN": ref.reduce_min,
+}  # fmt: skip
 
 
 @_kernel
@@ -518,15 +498,7 @@ def xd_reduce_f32(
 ) -> None:
     xs = m.dense(x, [outer, length, inner], F32)
     with np.errstate(all="ignore"):
-        match op:
-            case "XD_RMAX":
-                out = np.max(xs, axis=1, initial=-np.inf)
-            case "XD_RMIN":
-                out = np.min(xs, axis=1, initial=np.inf)
-            case "XD_RMEAN":
-                out = xs.sum(axis=1, dtype=F32) / np.float32(length)
-            case _:
-                out = xs.sum(axis=1, dtype=F32)
+        out = _REDUCE[op](xs, axes=[1], keepdims=False)
     m.dense(y, [outer, inner], F32)[...] = out
 
 

@@ -7,8 +7,21 @@ check them against onnxruntime.
 
 Conventions:
 
-* float32 is computed in float32 (as the generated C does), except where a float64
-  detour is needed for accuracy (`erf`); results are then rounded back.
+* float32 is computed in float32 with the generated C's operations in the C's order:
+  the interpreter is the bit-exact reference of the C runtime (`runtime_c`) on every
+  platform, so a difference in any bit is a bug in one of them. Concretely:
+  - exp, log, tanh, erf, sin and cos are `float_math`'s, the twins of the C's
+    `xd_math.c` (numpy's and libm's results depend on the CPU and the library);
+  - sums run one term at a time from 0 as the C loops do (`_sequential_sum`): numpy's
+    pairwise sums and BLAS round differently. Reductions, softmax, the norms, matmul,
+    conv and average pooling follow the loop order of their kernel; gemm with a
+    transposed b uses the kernel's eight interleaved partial sums (`_dot8`), as the
+    lowering's kernel call does;
+  - max, min and the clamps (relu, clip, hard sigmoid) choose as the C's conditionals
+    (`a > b || a != a ? a : b`, `x < lo ? lo : x`), which differ from numpy's on the
+    sign of zero (`_first_extreme` for reductions, `_clamp`).
+  Other float dtypes use the same orders with numpy's elementary functions. Pow stays
+  numpy's (the C calls libm's powf); NaN payloads are not reproduced.
 * Integers wrap in the result dtype exactly as numpy does in that dtype. Matmul and
   conv accumulate in int64 and then cast, which equals wrapping arithmetic in the
   result dtype.
@@ -21,12 +34,14 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ParamSpec
 
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
+
+from xdeeploy.interp import float_math as fm
 
 Array = npt.NDArray[Any]
 P = ParamSpec("P")
@@ -59,6 +74,33 @@ def _array_result(fn: Callable[P, Any]) -> Callable[P, Array]:
 def _scalar(value: float, dtype: np.dtype[Any]) -> Any:
     """`value` as a numpy scalar of `dtype`, so that it does not promote the array."""
     return np.asarray(value).astype(dtype)[()]
+
+
+def _is_f32(x: Array) -> bool:
+    return x.dtype == np.float32
+
+
+def _sequential_sum(x: Array, axis: int) -> Array:
+    """The sum along `axis` (kept, of size 1) as the C's `acc = 0.0f; acc += v;` loops
+    round it: one term at a time. `np.add.accumulate` adds in that order; starting from
+    the first term instead of 0 only differs in a -0 result, which + 0 turns into +0."""
+    axis %= x.ndim
+    if x.shape[axis] == 0:
+        return np.zeros((*x.shape[:axis], 1, *x.shape[axis + 1 :]), x.dtype)
+    partial = np.add.accumulate(x, axis=axis, dtype=x.dtype)
+    return np.take(partial, [-1], axis=axis) + _scalar(0, x.dtype)
+
+
+def _first_extreme(x: Array, axis: int, largest: bool) -> Array:
+    """The C's `if (v > m || v != v) m = v` from m = -inf (`<` from +inf for the
+    smallest) along `axis`, kept: the extreme value's first occurrence, which decides
+    the sign of a zero; NaN if there is one."""
+    init = -np.inf if largest else np.inf
+    m = (np.max if largest else np.min)(x, axis=axis, keepdims=True, initial=init)
+    if x.shape[axis] == 0:
+        return m
+    first = np.take_along_axis(x, np.argmax(x == m, axis=axis, keepdims=True), axis=axis)
+    return np.where(np.isnan(m), m, first)
 
 
 # ---------------------------------------------------------------------------
@@ -123,12 +165,19 @@ def pow(a: Array, b: Array) -> Array:
 
 @_array_result
 def maximum(a: Array, b: Array) -> Array:
-    return np.maximum(a, b.astype(a.dtype, copy=False))
+    """Floats as the C's `a > b || a != a ? a : b`: b when they are equal (+-0)."""
+    b = b.astype(a.dtype, copy=False)
+    if _is_int(a.dtype):
+        return np.maximum(a, b)
+    return np.where((a > b) | np.isnan(a), a, b)
 
 
 @_array_result
 def minimum(a: Array, b: Array) -> Array:
-    return np.minimum(a, b.astype(a.dtype, copy=False))
+    b = b.astype(a.dtype, copy=False)
+    if _is_int(a.dtype):
+        return np.minimum(a, b)
+    return np.where((a < b) | np.isnan(a), a, b)
 
 
 @_array_result
@@ -172,27 +221,27 @@ def abs(x: Array) -> Array:
 
 @_array_result
 def exp(x: Array) -> Array:
-    return np.exp(x)
+    return fm.exp_f32(x) if _is_f32(x) else np.exp(x)
 
 
 @_array_result
 def log(x: Array) -> Array:
-    return np.log(x)
+    return fm.log_f32(x) if _is_f32(x) else np.log(x)
 
 
 @_array_result
 def tanh(x: Array) -> Array:
-    return np.tanh(x)
+    return fm.tanh_f32(x) if _is_f32(x) else np.tanh(x)
 
 
 @_array_result
 def cos(x: Array) -> Array:
-    return np.cos(x)
+    return fm.cos_f32(x) if _is_f32(x) else np.cos(x)
 
 
 @_array_result
 def sin(x: Array) -> Array:
-    return np.sin(x)
+    return fm.sin_f32(x) if _is_f32(x) else np.sin(x)
 
 
 @_array_result
@@ -218,13 +267,14 @@ def reciprocal(x: Array) -> Array:
 
 @_array_result
 def relu(x: Array) -> Array:
-    return np.maximum(x, _scalar(0, x.dtype))
+    """The C's `x < 0 ? 0 : x`: -0 stays -0 (np.maximum would give +0)."""
+    return _clamp(x, _scalar(0, x.dtype), None)
 
 
 @_array_result
 def sigmoid(x: Array) -> Array:
     """1 / (1 + exp(-x)), written with exp(-|x|) so that it never overflows."""
-    e = np.exp(-np.abs(x))
+    e = exp(-np.abs(x))
     one = _scalar(1, x.dtype)
     return np.where(x >= 0, one / (one + e), e / (one + e))
 
@@ -270,8 +320,8 @@ def _erf64(z: Array) -> Array:
 
 @_array_result
 def erf(x: Array) -> Array:
-    """Error function; computed in float64 and rounded to x's dtype."""
-    return _erf64(x).astype(x.dtype)
+    """Error function: float_math's for float32, else computed in float64 and rounded."""
+    return fm.erf_f32(x) if _is_f32(x) else _erf64(x).astype(x.dtype)
 
 
 @_array_result
@@ -287,7 +337,7 @@ def gelu(x: Array, approximate: str = "none") -> Array:
         inner = _scalar(math.sqrt(2 / math.pi), x.dtype) * (
             x + _scalar(0.044715, x.dtype) * x * x * x
         )
-        return _scalar(0.5, x.dtype) * x * (_scalar(1, x.dtype) + np.tanh(inner))
+        return _scalar(0.5, x.dtype) * x * (_scalar(1, x.dtype) + tanh(inner))
     raise ValueError(f'gelu: approximate must be "none" or "tanh", not {approximate!r}')
 
 
@@ -295,7 +345,7 @@ def gelu(x: Array, approximate: str = "none") -> Array:
 def hardsigmoid(x: Array, alpha: float = 0.2, beta: float = 0.5) -> Array:
     """max(0, min(1, alpha·x + beta))."""
     y = _scalar(alpha, x.dtype) * x + _scalar(beta, x.dtype)
-    return np.clip(y, _scalar(0, x.dtype), _scalar(1, x.dtype))
+    return _clamp(y, _scalar(0, x.dtype), _scalar(1, x.dtype))
 
 
 @_array_result
@@ -309,14 +359,21 @@ def leaky_relu(x: Array, alpha: float) -> Array:
     return np.where(x < 0, x * _scalar(alpha, x.dtype), x)
 
 
+def _clamp(x: Array, lo: Any, hi: Any) -> Array:
+    """elementwise.c's clamp_f32, `x < lo ? lo : x` then `y > hi ? hi : y` (None: no
+    bound): NaN stays NaN, and a bound equal to x (+-0) leaves x."""
+    y = x if lo is None else np.where(x < lo, lo, x)
+    return y if hi is None else np.where(y > hi, hi, y)
+
+
 @_array_result
 def clip(x: Array, lo: float | None, hi: float | None) -> Array:
     """Clamp to [lo, hi]; a bound of None is absent (unbounded)."""
-    y = x
-    if lo is not None:
-        y = np.maximum(y, _scalar(lo, x.dtype))
-    if hi is not None:
-        y = np.minimum(y, _scalar(hi, x.dtype))
+    y = _clamp(
+        x,
+        None if lo is None else _scalar(lo, x.dtype),
+        None if hi is None else _scalar(hi, x.dtype),
+    )
     return np.array(y, dtype=x.dtype, copy=True) if y is x else y
 
 
@@ -339,11 +396,41 @@ def cast(x: Array, dtype: npt.DTypeLike) -> Array:
 
 @_array_result
 def matmul(a: Array, b: Array) -> Array:
-    """numpy.matmul (1-D operands, broadcast batch dims); integers accumulate in int64."""
+    """numpy.matmul (1-D operands, broadcast batch dims); integers accumulate in int64,
+    floats as `_matmul_sequential`."""
     out = np.result_type(a, b)
     if _is_int(out):
         return np.matmul(a.astype(np.int64), b.astype(np.int64)).astype(out)
-    return np.matmul(a, b)
+    y = _matmul_sequential(a[None, :] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
+    if a.ndim == 1:
+        y = y[..., 0, :]
+    return y[..., 0] if b.ndim == 1 else y
+
+
+def _matmul_sequential(a: Array, b: Array) -> Array:
+    """a @ b (batch dims broadcast) as xd_matmul_f32's i-k-j loop: each output starts at
+    0 and adds a[i, p] * b[p, j] for p = 0, 1, … in turn."""
+    k = a.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    out = np.zeros((*batch, a.shape[-2], b.shape[-1]), np.result_type(a, b))
+    for p in range(k):
+        out += a[..., :, p, None] * b[..., None, p, :]
+    return out
+
+
+def _dot8(a: Array, bt: Array) -> Array:
+    """a @ bt.T as linalg.c's `dot` of rows: eight interleaved partial sums over the
+    first k - k % 8 terms, added pairwise, then the remaining terms one at a time."""
+    m, k = a.shape
+    full = k - k % 8
+    acc = np.zeros((m, bt.shape[0], 8), np.result_type(a, bt))
+    for p in range(0, full, 8):
+        acc += a[:, None, p : p + 8] * bt[None, :, p : p + 8]
+    q = [acc[..., i] for i in range(8)]
+    total = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))
+    for p in range(full, k):
+        total = total + a[:, None, p] * bt[None, :, p]
+    return total
 
 
 @_array_result
@@ -371,7 +458,13 @@ def gemm(
         if c is not None:
             y = y + c.astype(np.int64) * np.int64(beta)
         return y.astype(dt)
-    y = np.matmul(a2, b2)
+    # The kernel's loop (linalg.c, matmul_strided): dot products of rows where b is
+    # transposed and a's rows are contiguous (not transposed, or a single row).
+    m, k = a2.shape
+    if trans_b and k != 1 and (not trans_a or m == 1):
+        y = _dot8(a2, b)
+    else:
+        y = _matmul_sequential(a2, b2)
     if alpha != 1.0:
         y = y * _scalar(alpha, dt)
     if c is not None:
@@ -459,8 +552,8 @@ def conv(
 ) -> Array:
     """ONNX Conv (NCW, NCHW, …): w is (M, C/group, k…), b is (M,).
 
-    im2col over a strided view of the padded input, then one matmul batched over
-    the groups (BLAS for floats); integers accumulate in int64 and are cast back.
+    Floats in xd_conv2d_f32's order (`_conv_taps`). Integers: im2col over a strided
+    view of the padded input, then one int64 matmul batched over the groups, cast back.
     """
     kernel = w.shape[2:]
     nsp = _check_window_args(x, kernel, strides, pads, dilations)
@@ -471,11 +564,16 @@ def conv(
             f"conv: {c} input channels, {m} filters of {w.shape[1]} channels, group {group}"
         )
     out_dt = np.result_type(x, w)
-    acc = np.int64 if _is_int(out_dt) else out_dt
     out = [
         _out_len(x.shape[2 + i], kernel[i], strides[i], pads[i], pads[nsp + i], dilations[i], False)
         for i in range(nsp)
     ]
+    if not _is_int(out_dt):
+        return _conv_taps(
+            x.astype(out_dt, copy=False), w.astype(out_dt, copy=False), b, out, strides,
+            pads[:nsp], dilations, group,
+        )  # fmt: skip
+    acc = np.int64
     xp = _pad_spatial(x.astype(acc, copy=False), pads[:nsp], pads[nsp:], 0)
     win = _windows(xp, out, kernel, strides, dilations)  # (N, C, *out, *k)
     cg, mg, ksz, npix = c // group, m // group, math.prod(kernel), math.prod(out)
@@ -489,6 +587,101 @@ def conv(
     if b is not None:
         y = y + b.astype(acc, copy=False).reshape(m, *([1] * nsp))
     return np.ascontiguousarray(y.astype(out_dt, copy=False))
+
+
+def _inside(off: int, step: int, size: int, count: int) -> tuple[int, int]:
+    """conv_pool.c's inside_range: the o in [0, count) with 0 <= off + o·step < size."""
+    lo = 0 if off >= 0 else (-off + step - 1) // step
+    hi = min(0 if off > size - 1 else (size - 1 - off) // step + 1, count)
+    return min(lo, hi), hi
+
+
+_Taps = Iterator[tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]]]
+
+
+def _taps(
+    sizes: Sequence[int],
+    out: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads_begin: Sequence[int],
+    dilations: Sequence[int],
+) -> _Taps:
+    """Each kernel tap in row-major order (the C loops' order), with the outputs it
+    reaches inside the input and the input elements it reads there: as in the C
+    kernels, padding is never read, rather than read as zeros."""
+    for tap in np.ndindex(*kernel):
+        outs, ins = [], []
+        for t, size, count, step, pad, dil in zip(
+            tap, sizes, out, strides, pads_begin, dilations, strict=True
+        ):
+            off = t * dil - pad
+            lo, hi = _inside(off, step, size, count)
+            if lo == hi:
+                break
+            outs.append(builtins.slice(lo, hi))
+            ins.append(builtins.slice(off + lo * step, off + (hi - 1) * step + 1, step))
+        else:
+            yield tap, tuple(outs), tuple(ins)
+
+
+def _conv_taps(
+    x: Array,
+    w: Array,
+    b: Array | None,
+    out: Sequence[int],
+    strides: Sequence[int],
+    pads_begin: Sequence[int],
+    dilations: Sequence[int],
+    group: int,
+) -> Array:
+    """Float conv as xd_conv2d_f32 rounds it: each output starts at its bias (or 0) and
+    adds w·x per input channel of its group, then per kernel tap in row-major order."""
+    n, m, cg = x.shape[0], w.shape[0], w.shape[1]
+    mg, spatial = m // group, [1] * len(out)
+    y = np.zeros((n, group, mg, *out), x.dtype)
+    if b is not None:
+        y[...] = b.astype(x.dtype, copy=False).reshape(group, mg, *spatial)
+    xg = x.reshape(n, group, 1, cg, *x.shape[2:])
+    wg = w.reshape(group, mg, cg, *w.shape[2:])
+    for ic in range(cg):
+        for tap, o, i in _taps(x.shape[2:], out, w.shape[2:], strides, pads_begin, dilations):
+            wv = wg[(builtins.slice(None), builtins.slice(None), ic, *tap)]
+            y[(..., *o)] += wv.reshape(group, mg, *spatial) * xg[:, :, :, ic][(..., *i)]
+    return y.reshape(n, m, *out)
+
+
+def window_sum(
+    x: Array,
+    out: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads_begin: Sequence[int],
+) -> Array:
+    """(N, C, *out) sums of the (N, C, *spatial) input over pooling windows as
+    xd_avgpool2d_f32 adds them: from 0, the window's input elements in row-major order
+    (padding is never read). The buffer interpreter's average pooling uses it too."""
+    total = np.zeros((*x.shape[:2], *out), x.dtype)
+    for _, o, i in _taps(x.shape[2:], out, kernel, strides, pads_begin, [1] * len(out)):
+        total[(..., *o)] += x[(..., *i)]
+    return total
+
+
+def _window_max(
+    x: Array,
+    out: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads_begin: Sequence[int],
+    dilations: Sequence[int],
+) -> Array:
+    """xd_maxpool2d_f32: from -inf, `if (v > m || v != v) m = v` over the window's input
+    elements in row-major order."""
+    m = np.full((*x.shape[:2], *out), -np.inf, x.dtype)
+    for _, o, i in _taps(x.shape[2:], out, kernel, strides, pads_begin, dilations):
+        v, cur = x[(..., *i)], m[(..., *o)]
+        m[(..., *o)] = np.where((v > cur) | np.isnan(v), v, cur)
+    return m
 
 
 def _lowest(dtype: np.dtype[Any]) -> Any:
@@ -506,7 +699,8 @@ def max_pool(
     dilations: Sequence[int],
     ceil_mode: bool = False,
 ) -> Array:
-    """ONNX MaxPool (values only); padding never wins (it is the dtype's lowest value)."""
+    """ONNX MaxPool (values only). Floats as `_window_max`; integers over windows padded
+    with the dtype's lowest value, which never wins."""
     nsp = _check_window_args(x, kernel_shape, strides, pads, dilations)
     sizes = x.shape[2:]
     out = [
@@ -515,6 +709,8 @@ def max_pool(
         )
         for i in range(nsp)
     ]
+    if not _is_int(x.dtype):
+        return _window_max(x, out, kernel_shape, strides, pads[:nsp], dilations)
     # Ceil mode may let the last window run past the end padding: pad further.
     ends = [
         max(
@@ -558,8 +754,7 @@ def average_pool(
         for i in range(nsp)
     ]
     axes = tuple(range(2 + nsp, 2 + 2 * nsp))
-    xp = _pad_spatial(x, pads[:nsp], ends, 0)
-    total = _windows(xp, out, kernel_shape, strides, ones).sum(axis=axes)
+    total = window_sum(x, out, kernel_shape, strides, pads[:nsp])
     # Which padded positions count towards the divisor: computed once per spatial grid.
     mask = np.ones((1, 1, *sizes), dtype=np.float64)
     if count_include_pad:
@@ -574,8 +769,8 @@ def average_pool(
 
 
 def global_average_pool(x: Array) -> Array:
-    """Mean over all spatial dims (2..), kept as size 1."""
-    return np.mean(x, axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
+    """Mean over all spatial dims (2..), kept as size 1: the frontend's ReduceMean."""
+    return reduce_mean(x, axes=range(2, x.ndim), keepdims=True)
 
 
 # ---------------------------------------------------------------------------
@@ -583,20 +778,26 @@ def global_average_pool(x: Array) -> Array:
 
 
 def softmax(x: Array, *, axis: int) -> Array:
-    """ONNX Softmax, opset 13: along the single `axis` (not the flattened 2-D view)."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """ONNX Softmax, opset 13: along the single `axis` (not the flattened 2-D view);
+    exp(x - max) / their sequential sum, as xd_softmax_f32."""
+    e = exp(x - _first_extreme(x, axis, largest=True))
+    return e / _sequential_sum(e, axis)
 
 
 def log_softmax(x: Array, *, axis: int) -> Array:
     """ONNX LogSoftmax, opset 13: x - max - log(sum(exp(x - max)))."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = x - _first_extreme(x, axis, largest=True)
+    return shifted - log(_sequential_sum(exp(shifted), axis))
 
 
-def _tail_axes(x: Array, axis: int) -> tuple[int, ...]:
+def _tail_mean(x: Array, axis: int) -> Array:
+    """The mean over dims axis..end (kept as size 1) as the norm kernels take it: the
+    sequential sum over those dims flattened, divided by their size."""
     start = axis + x.ndim if axis < 0 else axis
-    return tuple(range(start, x.ndim))
+    count = math.prod(x.shape[start:])
+    rows = x.reshape(*x.shape[:start], count)
+    mean = _sequential_sum(rows, -1) / _scalar(count, x.dtype)
+    return mean.reshape(*x.shape[:start], *[1] * (x.ndim - start))
 
 
 def layer_norm(
@@ -604,10 +805,8 @@ def layer_norm(
 ) -> Array:
     """ONNX LayerNormalization (opset 17): (x - mean) / sqrt(var + eps) · scale + bias,
     mean and (biased) variance over dims axis..end."""
-    axes = _tail_axes(x, axis)
-    mean = np.mean(x, axis=axes, keepdims=True)
-    d = x - mean
-    var = np.mean(d * d, axis=axes, keepdims=True)
+    d = x - _tail_mean(x, axis)
+    var = _tail_mean(d * d, axis)
     y = d / np.sqrt(var + _scalar(epsilon, x.dtype)) * scale
     return y + bias if bias is not None else y
 
@@ -619,8 +818,7 @@ def rms_norm(x: Array, scale: Array | None = None, *, axis: int = -1, epsilon: f
     (opset 23) and onnxruntime's SimplifiedLayerNormalization. The formula Deeploy's
     custom RMSNorm uses is being confirmed; keep this in sync with it.
     """
-    axes = _tail_axes(x, axis)
-    ms = np.mean(x * x, axis=axes, keepdims=True)
+    ms = _tail_mean(x * x, axis)
     y = x / np.sqrt(ms + _scalar(epsilon, x.dtype))
     return y * scale if scale is not None else y
 
@@ -633,30 +831,67 @@ def _axes(axes: Sequence[int]) -> tuple[int, ...] | None:
     return tuple(axes) if len(axes) else None
 
 
+def _float_reduce(
+    x: Array, axes: Sequence[int], keepdims: bool, one_pass: Callable[[Array], Array]
+) -> Array:
+    """A float reduction in the lowering's passes (dnn_kernels.reduce): one per run of
+    adjacent axes, the last run first, each `one_pass` over the run flattened into
+    axis 1 of an (outer, length, inner) view, as xd_reduce_f32 walks it."""
+    if x.ndim == 0:
+        return one_pass(x.reshape(1, 1, 1)).reshape(())
+    ordered = sorted(axes) if len(axes) else list(range(x.ndim))
+    runs: list[list[int]] = []
+    for a in ordered:
+        if runs and runs[-1][-1] == a - 1:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    y = x
+    for run in reversed(runs):
+        lead, tail = y.shape[: run[0]], y.shape[run[-1] + 1 :]
+        length = math.prod(y.shape[run[0] : run[-1] + 1])
+        rows = y.reshape(math.prod(lead), length, math.prod(tail))
+        y = one_pass(rows).reshape(*lead, *[1] * len(run), *tail)
+    return y if keepdims else y.reshape([d for k, d in enumerate(y.shape) if k not in ordered])
+
+
+def _sum_pass(rows: Array) -> Array:
+    return _sequential_sum(rows, 1)
+
+
+def _mean_pass(rows: Array) -> Array:
+    return _sequential_sum(rows, 1) / _scalar(rows.shape[1], rows.dtype)
+
+
 def reduce_sum(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
     """Sum in x's dtype (numpy would widen small integers to int64)."""
     if _is_int(x.dtype):
         s = np.sum(x.astype(np.int64), axis=_axes(axes), keepdims=keepdims)
         return np.asarray(s).astype(x.dtype)
-    return np.asarray(np.sum(x, axis=_axes(axes), keepdims=keepdims, dtype=x.dtype))
+    return _float_reduce(x, axes, keepdims, _sum_pass)
 
 
 def reduce_mean(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
     """Mean in x's dtype; for integers the (wrapped) sum divided by the count,
-    truncating toward zero, as onnxruntime does."""
+    truncating toward zero, as onnxruntime does. Floats divide in each pass (the mean
+    of means of equal-size groups)."""
     if _is_int(x.dtype):
         s = reduce_sum(x, axes=axes, keepdims=keepdims)
         count = x.size // max(s.size, 1) if x.size else 1
         return div(s, np.asarray(count, dtype=x.dtype))
-    return np.asarray(np.mean(x, axis=_axes(axes), keepdims=keepdims, dtype=x.dtype))
+    return _float_reduce(x, axes, keepdims, _mean_pass)
 
 
 def reduce_max(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
-    return np.asarray(np.max(x, axis=_axes(axes), keepdims=keepdims))
+    if _is_int(x.dtype):
+        return np.asarray(np.max(x, axis=_axes(axes), keepdims=keepdims))
+    return _float_reduce(x, axes, keepdims, lambda rows: _first_extreme(rows, 1, largest=True))
 
 
 def reduce_min(x: Array, *, axes: Sequence[int], keepdims: bool) -> Array:
-    return np.asarray(np.min(x, axis=_axes(axes), keepdims=keepdims))
+    if _is_int(x.dtype):
+        return np.asarray(np.min(x, axis=_axes(axes), keepdims=keepdims))
+    return _float_reduce(x, axes, keepdims, lambda rows: _first_extreme(rows, 1, largest=False))
 
 
 # ---------------------------------------------------------------------------

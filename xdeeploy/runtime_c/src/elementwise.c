@@ -3,11 +3,15 @@
  *
  * NaN handling follows numpy (the interpreter's reference): max/min/relu/clip and
  * hardsigmoid propagate a NaN operand instead of dropping it as fmaxf/fminf would.
+ * exp, log, tanh, erf, sin and cos are xd_math.h's, not libm's: the interpreter computes
+ * the same bits. From libm come only powf and the exactly rounded sqrtf, fabsf, floorf,
+ * ceilf, fmodf and copysignf.
  */
 #include <math.h>
 #include <stddef.h>
 
 #include "xd_kernels.h"
+#include "xd_math.h"
 
 /* ---- broadcasting binary ops, comparisons and where -------------------------------- */
 
@@ -338,7 +342,7 @@ void xd_compare_int(xd_compare_op op, xd_type type, const void *a, const void *b
 
 static float sigmoid_f32(float x)
 {
-    float e = expf(-fabsf(x));
+    float e = xd_expf(-fabsf(x));
     return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
 
@@ -383,19 +387,19 @@ void xd_unary_f32(xd_unary_op op, const float *x, float *y, int32_t n, float alp
         break;
     case XD_EXP:
         for (i = 0; i < n; ++i)
-            y[i] = expf(x[i]);
+            y[i] = xd_expf(x[i]);
         break;
     case XD_LOG:
         for (i = 0; i < n; ++i)
-            y[i] = logf(x[i]);
+            y[i] = xd_logf(x[i]);
         break;
     case XD_ERF:
         for (i = 0; i < n; ++i)
-            y[i] = erff(x[i]);
+            y[i] = xd_erff(x[i]);
         break;
     case XD_TANH:
         for (i = 0; i < n; ++i)
-            y[i] = tanhf(x[i]);
+            y[i] = xd_tanhf(x[i]);
         break;
     case XD_RELU:
         for (i = 0; i < n; ++i)
@@ -415,11 +419,11 @@ void xd_unary_f32(xd_unary_op op, const float *x, float *y, int32_t n, float alp
         break;
     case XD_COS:
         for (i = 0; i < n; ++i)
-            y[i] = cosf(x[i]);
+            y[i] = xd_cosf(x[i]);
         break;
     case XD_SIN:
         for (i = 0; i < n; ++i)
-            y[i] = sinf(x[i]);
+            y[i] = xd_sinf(x[i]);
         break;
     case XD_FLOOR:
         for (i = 0; i < n; ++i)
@@ -442,14 +446,14 @@ void xd_unary_f32(xd_unary_op op, const float *x, float *y, int32_t n, float alp
     case XD_GELU:
         for (i = 0; i < n; ++i) {
             float v = x[i];
-            y[i] = 0.5f * v * (1.0f + erff(v * inv_sqrt2));
+            y[i] = 0.5f * v * (1.0f + xd_erff(v * inv_sqrt2));
         }
         break;
     case XD_GELU_TANH:
         for (i = 0; i < n; ++i) {
             float v = x[i];
             float inner = sqrt_2_over_pi * (v + 0.044715f * v * v * v);
-            y[i] = 0.5f * v * (1.0f + tanhf(inner));
+            y[i] = 0.5f * v * (1.0f + xd_tanhf(inner));
         }
         break;
     case XD_HARDSIGMOID:

@@ -1,6 +1,6 @@
 /*
- * Matrix products. Accumulation is in float, as the reference (float32 BLAS) does;
- * only the summation order differs.
+ * Matrix products. Accumulation is in float, in the fixed order of each loop below; the
+ * interpreter's reference follows the same orders, so that both give the same bits.
  */
 #include <stddef.h>
 

@@ -1,11 +1,13 @@
 /*
- * Softmax, LayerNorm, RMSNorm and reductions. All accumulate in float, evaluating each
- * formula in the order the reference does (e.g. d / sqrt(var + eps) * scale).
+ * Softmax, LayerNorm, RMSNorm and reductions. All accumulate in float, sequentially from
+ * 0.0f, and evaluate each formula in a fixed order (e.g. d / sqrt(var + eps) * scale):
+ * the interpreter's reference mirrors these orders to give the same bits.
  */
 #include <math.h>
 #include <stddef.h>
 
 #include "xd_kernels.h"
+#include "xd_math.h"
 
 /* `take_log` is the header's `log`, renamed so that it does not shadow <math.h>'s log(). */
 void xd_softmax_f32(const float *x, float *y, int32_t outer, int32_t len, int32_t inner,
@@ -21,7 +23,7 @@ void xd_softmax_f32(const float *x, float *y, int32_t outer, int32_t len, int32_
             float mx = -INFINITY;
             float sum = 0.0f;
 
-            /* Subtracting the maximum keeps expf from overflowing. */
+            /* Subtracting the maximum keeps the exponential from overflowing. */
             for (r = 0; r < len; ++r) {
                 const float v = xs[(ptrdiff_t)r * inner];
                 if (v > mx || v != v)
@@ -30,14 +32,14 @@ void xd_softmax_f32(const float *x, float *y, int32_t outer, int32_t len, int32_
             if (take_log) {
                 float lse;
                 for (r = 0; r < len; ++r)
-                    sum += expf(xs[(ptrdiff_t)r * inner] - mx);
-                lse = logf(sum);
+                    sum += xd_expf(xs[(ptrdiff_t)r * inner] - mx);
+                lse = xd_logf(sum);
                 for (r = 0; r < len; ++r)
                     ys[(ptrdiff_t)r * inner] = (xs[(ptrdiff_t)r * inner] - mx) - lse;
             } else {
                 /* y holds the exponentials until the sum is known. */
                 for (r = 0; r < len; ++r) {
-                    const float e = expf(xs[(ptrdiff_t)r * inner] - mx);
+                    const float e = xd_expf(xs[(ptrdiff_t)r * inner] - mx);
                     ys[(ptrdiff_t)r * inner] = e;
                     sum += e;
                 }
