@@ -78,12 +78,33 @@ def _dnn_infer_int_types() -> type[ModulePass]:
     return DnnInferIntTypes
 
 
+def _dnn_tile() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_tile import DnnTile
+
+    return DnnTile
+
+
+def _dma_double_buffer() -> type[ModulePass]:
+    from xdeeploy.passes.dma_double_buffer import DmaDoubleBuffer
+
+    return DmaDoubleBuffer
+
+
+def _dnn_annotate_memory() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_annotate_memory import DnnAnnotateMemory
+
+    return DnnAnnotateMemory
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel, "dma": _dma}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
     "dnn-lower-qdq": _dnn_lower_qdq,
     "dnn-fuse-requant": _dnn_fuse_requant,
     "dnn-infer-int-types": _dnn_infer_int_types,
+    "dnn-tile": _dnn_tile,
+    "dnn-annotate-memory": _dnn_annotate_memory,
+    "dma-double-buffer": _dma_double_buffer,
     "convert-dnn-to-kernel": _convert_dnn_to_kernel,
     "plan-memory": _plan_memory,
     "generic-pipeline": _generic_pipeline,

@@ -15,6 +15,11 @@ the engine still works on it. So a transfer is modelled as:
   raises.
 * Waiting twice on a token raises; `check_all_waited` reports the transfers still in
   flight when a run ends (the runner calls it after the entry function returns).
+* Optionally (`InFlightGuard`, a listener), a `kernel.call` that touches the
+  destination, or writes the source, of a transfer in flight raises right there: a
+  tile read before its wait is then an error even where the poison would not show
+  (integers, or a value overwritten later), and a race is reported even when the wait
+  never comes.
 
 Buffer values are the numpy views of `buffers.py` (register `BufferFunctions` too);
 strided destinations are poisoned and written element-wise through their views.
@@ -27,8 +32,9 @@ from typing import Any
 
 import numpy as np
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.ir import Operation, SSAValue
 
-from xdeeploy.dialects import dma, dnn
+from xdeeploy.dialects import dma, dnn, kernel
 from xdeeploy.errors import DeeployError
 
 Array = np.ndarray[Any, Any]
@@ -135,3 +141,35 @@ def check_all_waited(functions: DmaFunctions) -> None:
     if functions.pending:
         names = ", ".join(t.where for t in functions.pending)
         raise DeeployError(f"transfers never waited for: {names}")
+
+
+@dataclass
+class InFlightGuard(Interpreter.Listener):
+    """Raises when a kernel call touches the destination, or writes the source, of a
+    transfer of `functions` still in flight (register it as a listener of the same run)."""
+
+    functions: DmaFunctions
+
+    def will_interpret_op(self, op: Operation, args: PythonValues) -> None:
+        params = kernel.SIGNATURES.get(op.kernel) if isinstance(op, kernel.CallOp) else None
+        if params is None or not self.functions.pending:
+            return
+        assert isinstance(op, kernel.CallOp)
+        values = iter(args)
+        accesses = [
+            (next(values), p.kind)
+            for a, p in zip(op.arguments(), params, strict=True)
+            if isinstance(a, SSAValue)
+        ]
+        for token, transfer in self.functions.pending.items():
+            for buf, kind in accesses:
+                if np.shares_memory(buf, transfer.dst):
+                    what = "uses the destination"
+                elif kind != "in" and np.shares_memory(buf, transfer.src):
+                    what = "writes the source"
+                else:
+                    continue
+                raise DeeployError(
+                    f"node '{dnn.node_name(op)}': @{op.kernel} {what} of {token.where} "
+                    "before its dma.wait"
+                )

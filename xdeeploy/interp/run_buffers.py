@@ -4,6 +4,11 @@
 `dnn.output` that the caller allocates. Here the caller is numpy: inputs are read-only
 copies (C sees them as `const`), outputs start poisoned (0xFF bytes, NaN as floats), so
 an output the function never writes shows.
+
+Tiled modules run too: `scf` loops and index arithmetic (xDSL's interpreters, with
+32-bit indices as the C target prints them), `memref.subview` windows (`loops.py`) and
+`dma` transfers, checked as `interp/dma.py` describes; a transfer never waited for, or
+a kernel call racing a transfer in flight, is an error.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
 from xdsl.interpreter import Interpreter
+from xdsl.interpreters.arith import ArithFunctions
 from xdsl.interpreters.func import FuncFunctions
+from xdsl.interpreters.scf import ScfFunctions
 
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.interp.buffers import BufferFunctions, fresh
+from xdeeploy.interp.dma import DmaFunctions, InFlightGuard, check_all_waited
+from xdeeploy.interp.loops import LoopFunctions
 from xdeeploy.interp.run import entry_function
 
 OUTPUT_ATTR = "dnn.output"
@@ -68,8 +77,15 @@ def run_buffers(
             alias = _alias_of(fn, k)
             if alias is not None:
                 args[alias] = args[k] = np.array(args[alias], order="C")  # writable
-    interpreter = Interpreter(module)
+    dma = DmaFunctions()
+    interpreter = Interpreter(module, index_bitwidth=32, listeners=(InFlightGuard(dma),))
     interpreter.register_implementations(FuncFunctions())
-    interpreter.register_implementations(BufferFunctions())
+    interpreter.register_implementations(ArithFunctions())
+    # Both implement arith.constant (alike for scalars): keep the buffer level's own.
+    interpreter.register_implementations(BufferFunctions(), override=True)
+    interpreter.register_implementations(ScfFunctions())
+    interpreter.register_implementations(LoopFunctions())
+    interpreter.register_implementations(dma)
     interpreter.call_op(name, tuple(args))
+    check_all_waited(dma)
     return args[n_in:]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 
@@ -19,7 +20,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from xdeeploy.dialects import dnn, kernel
@@ -89,6 +90,9 @@ class BufferBuilder:
     """Module-level symbols (constants, the arena) are inserted before this function."""
     op: Operation | None = None
     _globals: dict[bytes, str] = field(default_factory=dict)
+    _hoist: tuple[Attribute, Block | None] | None = None
+    """While hoisting: the memory space of new allocs and the block they are hoisted in."""
+    _hoist_before: Operation | None = None
 
     def error(self, msg: str) -> DeeployError:
         where = f"node '{dnn.node_name(self.op)}' ({self.op.name})" if self.op else "lowering"
@@ -97,11 +101,38 @@ class BufferBuilder:
     def insert(self, op: Operation) -> Operation:
         if self.op is not None and dnn.NODE_ATTR in self.op.attributes:
             op.attributes[dnn.NODE_ATTR] = self.op.attributes[dnn.NODE_ATTR]
+        if (
+            self._hoist is not None
+            and self._hoist_before is not None
+            and isinstance(op, memref.AllocOp)
+        ):
+            Rewriter.insert_op(op, InsertPoint.before(self._hoist_before))
+            return op
         self.builder.insert(op)
+        if (
+            self._hoist is not None
+            and self._hoist_before is None
+            and op.parent_block() is self._hoist[1]
+        ) and not isinstance(op, memref.AllocOp):
+            self._hoist_before = op
         return op
 
     def alloc(self, ty: MemRefType) -> SSAValue:
+        if self._hoist is not None:
+            ty = MemRefType(ty.element_type, ty.get_shape(), ty.layout, self._hoist[0])
         return self.insert(memref.AllocOp([], [], ty)).results[0]
+
+    @contextmanager
+    def hoisted_allocs(self, space: Attribute) -> Iterator[None]:
+        """Allocs made inside go into `space` and before the first other op inserted
+        meanwhile at the current level (a loop nest): buffers are never allocated per
+        iteration, so they can be planned statically."""
+        point = self.builder.insertion_point
+        self._hoist, self._hoist_before = (space, point.block), None
+        try:
+            yield
+        finally:
+            self._hoist, self._hoist_before = None, None
 
     def call(self, name: str, *args: SSAValue | Attribute | int | float | None) -> None:
         converted: list[SSAValue | Attribute | None] = []

@@ -6,6 +6,7 @@
   `memref.alloc` (placed into the static arena later by `plan-memory`).
 - Reshapes are aliases (`memref.reinterpret_cast`), not copies.
 - Constants: small ones become `memref.global`s, stored weights `kernel.weights`.
+- An op tiled by `dnn-tile` becomes loops over tiles staged in L1 (`tile_loops.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from xdsl.rewriter import InsertPoint
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
+from xdeeploy.lowering.tile_loops import lower_tiled
+from xdeeploy.passes.dnn_tile import tile_choice
+from xdeeploy.passes.tiling_rules import tiling_of
 
 OUTPUT_ATTR = "dnn.output"
 ALIAS_ATTR = "dnn.may_alias"
@@ -120,7 +124,12 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
                 dst.name_hint = dst.name_hint or r.name_hint
                 buffers[r] = dst
                 results.append(dst)
-            lower(b, op, ins, results)
+            choice = tile_choice(op)
+            tiling = tiling_of(op) if choice is not None else None
+            if choice is not None and tiling is not None:
+                lower_tiled(b, op, ins, results, lower, tiling, choice)
+            else:
+                lower(b, op, ins, results)
     b.op = None
 
     for value, out in zip(ret.operands, outs, strict=True):

@@ -6,8 +6,17 @@
 - stored weights (`kernel.weights`) → `extern const` symbols named by digest, which
   `deeploy compile` defines from the weights blob;
 - each `func.func` → `void <prefix>_<name>(inputs…, outputs…)`;
-- `memref.view` / `memref.reinterpret_cast` → pointers into the arena or a buffer;
-- `kernel.call` → the call, static arguments printed in place.
+- `memref.view` / `memref.reinterpret_cast` / `memref.subview` → pointers into the
+  arena or a buffer (a subview's pointer is its source's plus Σ offset_i · stride_i);
+- `kernel.call` → the call, static arguments printed in place;
+- tiled code: `scf.for` / `scf.if` → C loops and ifs (loop-carried values and an if's
+  results become variables declared before it), index arithmetic → `int32_t` expressions,
+  `arith.select` between buffers → a pointer `?:`, `dma.start` / `dma.wait` → the
+  `xd_dma.h` runtime; the `"L1"` arena is declared with `XD_L1_SECTION`, which a
+  platform defines to place it (e.g. in a scratchpad's linker section).
+
+Constants are printed where they are used, and ops whose results nobody uses print
+nothing (a dead variable would fail `-Werror`).
 """
 
 from __future__ import annotations
@@ -20,24 +29,29 @@ from typing import IO
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref
+from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     FloatAttr,
+    IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     ModuleOp,
+    Signedness,
     StridedLayoutAttr,
     StringAttr,
 )
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
-from xdeeploy.dialects import dnn, kernel
+from xdeeploy.dialects import dma, dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.lowering.convert_dnn_to_kernel import OUTPUT_ATTR
+from xdeeploy.passes.plan_memory import is_l1
 
 C_TYPES = {
     "float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t",
@@ -89,6 +103,72 @@ C_KEYWORDS = set(
 
 def c_type(ty: MemRefType) -> str:
     return C_TYPES[numpy_dtype(ty.element_type).name]
+
+
+INDEX = "int32_t"
+"""The C type of `index` values (loop counters, tile offsets)."""
+
+BINARY_OPS: dict[type[Operation], str] = {
+    arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.AndIOp: "&",
+}  # fmt: skip
+UNSIGNED_OPS: dict[type[Operation], str] = {arith.DivUIOp: "/", arith.RemUIOp: "%"}
+CMPI = ["==", "!=", "<", "<=", ">", ">=", "<", "<=", ">", ">="]
+"""C operators of `arith.cmpi` predicates 0-9; 6-9 compare unsigned."""
+
+VALUE_OPS = (
+    arith.ConstantOp, arith.SelectOp, arith.CmpiOp, memref.ViewOp, memref.ReinterpretCastOp,
+    memref.SubviewOp, memref.MemorySpaceCastOp, *BINARY_OPS, *UNSIGNED_OPS,
+)  # fmt: skip
+"""Ops without side effects: unused (see `_dead`), they print nothing."""
+
+
+def scalar_type(ty: Attribute) -> str:
+    """The C type of a non-buffer value."""
+    match ty:
+        case IndexType():
+            return INDEX
+        case IntegerType() if ty.width.data == 1:
+            return "int"
+        case IntegerType() if ty.width.data in (8, 16, 32, 64):
+            sign = "u" if ty.signedness.data == Signedness.UNSIGNED else ""
+            return f"{sign}int{ty.width.data}_t"
+        case dma.TokenType():
+            return "xd_dma_token"
+    raise DeeployError(f"values of type {ty} have no C form")
+
+
+def unsigned_type(ty: Attribute) -> str:
+    """The unsigned C type of the same width as an integer value's."""
+    signed = scalar_type(ty)
+    return "unsigned" if signed == "int" else signed if signed.startswith("u") else "u" + signed
+
+
+def static_strides(ty: MemRefType) -> list[int]:
+    strides = ty.get_strides()
+    if strides is None or any(s is None for s in strides):
+        raise DeeployError(f"a buffer of type {ty} has dynamic strides: no C form")
+    return [int(s) for s in strides if s is not None]
+
+
+def const_int(value: SSAValue) -> int | None:
+    """The value of an integer `arith.constant` (i1 true as 1), else None."""
+    op = value.owner
+    if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr):
+        v = int(op.value.value.data)
+        return int(v != 0) if value.type == IntegerType(1) else v
+    return None
+
+
+def _dead(op: Operation) -> bool:
+    """A side-effect-free op whose results only dead ops read: printed, it would leave
+    an unused C variable."""
+    return isinstance(op, VALUE_OPS) and all(
+        _dead(use.operation) for r in op.results for use in r.uses
+    )
+
+
+def int_array(values: list[int]) -> str:
+    return f"(const int32_t[]){{{', '.join(map(str, values))}}}"
 
 
 def weights_symbol(digest: str) -> str:
@@ -163,9 +243,16 @@ class CEmitter:
     def emit_module(self, module: ModuleOp) -> None:
         self._check_lowered(module)
         self.line("/* Generated by xdeeploy: do not edit. */")
-        for header in ("<math.h>", "<stddef.h>", "<stdint.h>", '"xd_kernels.h"'):
+        headers = ["<math.h>", "<stddef.h>", "<stdint.h>", '"xd_kernels.h"']
+        if any(isinstance(op, dma.StartOp | dma.WaitOp) for op in module.walk()):
+            headers.append('"xd_dma.h"')
+        for header in headers:
             self.line(f"#include {header}")
         self.line()
+        if any(isinstance(op, memref.GlobalOp) and is_l1(op.type) for op in module.ops):
+            self.line("#ifndef XD_L1_SECTION /* where the L1 arena goes: a platform defines it */")
+            self.line("#define XD_L1_SECTION")
+            self.line("#endif")
         for op in module.ops:
             if isinstance(op, memref.GlobalOp):
                 self._global(op)
@@ -186,8 +273,9 @@ class CEmitter:
 
     def _check_lowered(self, module: ModuleOp) -> None:
         allowed = (
-            func.FuncOp, func.ReturnOp, memref.GlobalOp, memref.GetGlobalOp, memref.ViewOp,
-            memref.ReinterpretCastOp, arith.ConstantOp, kernel.CallOp, kernel.WeightsOp,
+            func.FuncOp, func.ReturnOp, memref.GlobalOp, memref.GetGlobalOp, kernel.CallOp,
+            kernel.WeightsOp, scf.ForOp, scf.IfOp, scf.YieldOp, dma.StartOp, dma.WaitOp,
+            *VALUE_OPS,
         )  # fmt: skip
         for op in module.walk():
             if op is not module and not isinstance(op, allowed):
@@ -209,7 +297,8 @@ class CEmitter:
         else:
             self.arenas.add(name)
             nbytes = size * numpy_dtype(ty.element_type).itemsize
-            self.line(f"static uint64_t {name}[{(nbytes + 7) // 8}]; /* {nbytes} bytes */")
+            section = "XD_L1_SECTION " if is_l1(ty) else ""
+            self.line(f"{section}static uint64_t {name}[{(nbytes + 7) // 8}]; /* {nbytes} bytes */")
 
     def _function(self, fn: func.FuncOp) -> None:
         taken = C_KEYWORDS | self.symbols | {f"{self.prefix}_{fn.sym_name.data}"}
@@ -219,15 +308,41 @@ class CEmitter:
             attrs = fn.arg_attrs.data[k].data if fn.arg_attrs else {}
             if OUTPUT_ATTR not in attrs:
                 self.const_values.add(arg)
-        for op in fn.body.block.ops:
-            for text in self._op(op, names):
-                self.line(text, 1)
+        for text in self._block(fn.body.block, names):
+            self.line(text, 1)
         self.line("}")
+
+    def _block(self, block: Block, names: Names) -> Iterator[str]:
+        for op in block.ops:
+            if not _dead(op):
+                yield from self._op(op, names)
+
+    def _nested(self, block: Block, names: Names) -> Iterator[str]:
+        for text in self._block(block, names):
+            yield "    " + text
+
+    def _value(self, value: SSAValue, names: Names) -> str:
+        """A scalar operand: its constant's literal, else its variable."""
+        known = const_int(value)
+        return str(known) if known is not None else names.names[value]
+
+    def _type_of(self, value: SSAValue) -> str:
+        """`T ` for scalars, `[const] T *` for buffers: a declaration's start."""
+        ty = value.type
+        if isinstance(ty, MemRefType):
+            return f"{'const ' if value in self.const_values else ''}{c_type(ty)} *"
+        return f"{scalar_type(ty)} "
+
+    def _declare(self, value: SSAValue, names: Names, const: bool = False) -> str:
+        """`T name` for a new variable holding `value` (buffers: `[const] T *name`)."""
+        if const:
+            self.const_values.add(value)
+        return self._type_of(value) + names.define(value)
 
     def _op(self, op: Operation, names: Names) -> Iterator[str]:
         match op:
             case arith.ConstantOp():
-                return  # index offsets are printed where they are used
+                return  # printed where they are used
             case memref.GetGlobalOp():
                 ty = op.memref.type
                 assert isinstance(ty, MemRefType)
@@ -260,12 +375,156 @@ class CEmitter:
             case kernel.WeightsOp():
                 names.names[op.result] = weights_symbol(op.value.digest.data)
                 self.const_values.add(op.result)
+            case memref.SubviewOp():
+                yield self._subview(op, names)
+            case memref.MemorySpaceCastOp():  # main memory either way: the same pointer
+                names.names[op.dest] = names.names[op.source]
+                if op.source in self.const_values:
+                    self.const_values.add(op.dest)
             case kernel.CallOp():
                 yield f"{op.kernel}({', '.join(self._arg(a, names) for a in op.arguments())});"
             case func.ReturnOp():
                 return
+            case scf.ForOp():
+                yield from self._for(op, names)
+            case scf.IfOp():
+                yield from self._if(op, names)
+            case scf.YieldOp():
+                yield from self._yield(op, names)
+            case arith.SelectOp():
+                c, a, b = (self._value(v, names) for v in op.operands)
+                const = op.lhs in self.const_values or op.rhs in self.const_values
+                yield f"{self._declare(op.result, names, const)} = {c} ? {a} : {b};"
+            case arith.CmpiOp():
+                a, b = self._value(op.lhs, names), self._value(op.rhs, names)
+                predicate = op.predicate.value.data
+                if predicate >= 6:
+                    u = unsigned_type(op.lhs.type)
+                    a, b = f"({u}){a}", f"({u}){b}"
+                yield f"{self._declare(op.result, names)} = {a} {CMPI[predicate]} {b};"
+            case _ if type(op) in BINARY_OPS:
+                a, b = (self._value(v, names) for v in op.operands)
+                yield f"{self._declare(op.results[0], names)} = {a} {BINARY_OPS[type(op)]} {b};"
+            case _ if type(op) in UNSIGNED_OPS:
+                a, b = (self._value(v, names) for v in op.operands)
+                ty = op.results[0].type
+                u, symbol = unsigned_type(ty), UNSIGNED_OPS[type(op)]
+                yield (f"{self._declare(op.results[0], names)} = "
+                       f"({scalar_type(ty)})(({u}){a} {symbol} ({u}){b});")  # fmt: skip
+            case dma.StartOp():
+                yield self._dma_start(op, names)
+            case dma.WaitOp():
+                yield f"xd_dma_wait({names.names[op.token]});"
             case _:
                 raise DeeployError(f"{op.name} has no C form")
+
+    def _subview(self, op: memref.SubviewOp, names: Names) -> str:
+        """`T *v = src + Σ offset_i · stride_i` (the source pointer already includes the
+        source's own offset): sizes and strides only shape the type."""
+        if op.sizes or op.strides:
+            raise DeeployError(
+                f"node '{dnn.node_name(op)}': memref.subview with dynamic sizes or strides "
+                "has no C form"
+            )
+        src_ty = op.source.type
+        assert isinstance(src_ty, MemRefType)
+        dynamic = iter(op.offsets)
+        static, terms = 0, []
+        offsets = op.static_offsets.get_values()
+        for offset, stride in zip(offsets, static_strides(src_ty), strict=True):
+            value = next(dynamic) if offset == DYNAMIC_INDEX else None
+            known = int(offset) if value is None else const_int(value)
+            if known is not None:
+                static += known * stride
+            else:
+                assert value is not None
+                name = names.names[value]
+                terms.append(name if stride == 1 else f"{name} * {stride}")
+        if static:
+            terms.append(str(static))
+        expr = " + ".join(terms)
+        shift = "" if not terms else f" + ({expr})" if len(terms) > 1 else f" + {expr}"
+        const = op.source in self.const_values
+        return f"{self._declare(op.result, names, const)} = {names.names[op.source]}{shift};"
+
+    def _for(self, op: scf.ForOp, names: Names) -> Iterator[str]:
+        """`for (i = lb; i < ub; i += step)`; loop-carried values are variables declared
+        before it, which the yield assigns and the loop's results then name."""
+        iv, *carried = op.body.block.args
+        for arg, init, result in zip(carried, op.iter_args, op.results, strict=True):
+            const = init in self.const_values
+            yield f"{self._declare(arg, names, const)} = {self._value(init, names)};"
+            names.names[result] = names.names[arg]
+            if const:
+                self.const_values.add(result)
+        lb, ub, step = (self._value(v, names) for v in (op.lb, op.ub, op.step))
+        i = self._declare(iv, names)
+        name = names.names[iv]
+        yield f"for ({i} = {lb}; {name} < {ub}; {name} += {step}) {{"
+        yield from self._nested(op.body.block, names)
+        yield "}"
+
+    def _if(self, op: scf.IfOp, names: Names) -> Iterator[str]:
+        """`if (c) {...} else {...}`; results are variables declared before it, which
+        each branch's yield assigns."""
+        for result in op.results:
+            if isinstance(result.type, MemRefType):  # its constness is not known up front
+                raise DeeployError(
+                    f"node '{dnn.node_name(op)}': scf.if yielding a buffer has no C form "
+                    "(choose buffers with arith.select)"
+                )
+            yield f"{self._declare(result, names)};"
+        yield f"if ({self._value(op.cond, names)}) {{"
+        yield from self._nested(op.true_region.block, names)
+        otherwise = (
+            list(self._nested(op.false_region.block, names)) if op.false_region.blocks else []
+        )
+        if otherwise:
+            yield "} else {"
+            yield from otherwise
+        yield "}"
+
+    def _yield(self, op: scf.YieldOp, names: Names) -> Iterator[str]:
+        """Assigns an scf.if's results, or the next iteration's loop-carried values
+        (through temporaries when there are several: one may read another's old value)."""
+        parent = op.parent_op()
+        if isinstance(parent, scf.IfOp):
+            for result, value in zip(parent.results, op.operands, strict=True):
+                yield f"{names.names[result]} = {self._value(value, names)};"
+            return
+        if not isinstance(parent, scf.ForOp):
+            return
+        moves = [
+            (names.names[arg], value)
+            for arg, value in zip(parent.body.block.args[1:], op.operands, strict=True)
+            if self._value(value, names) != names.names[arg]
+        ]
+        if len(moves) == 1:
+            target, value = moves[0]
+            yield f"{target} = {self._value(value, names)};"
+            return
+        temps = [(target, names.fresh(f"{target}_next")) for target, _ in moves]
+        for (_, value), (_, temp) in zip(moves, temps, strict=True):
+            yield f"{self._type_of(value)}{temp} = {self._value(value, names)};"
+        for target, temp in temps:
+            yield f"{target} = {temp};"
+
+    def _dma_start(self, op: dma.StartOp, names: Names) -> str:
+        """`xd_dma_start(dst, src, elem_size, rank, sizes, dst_strides, src_strides)`."""
+        src_ty, dst_ty = op.src.type, op.dst.type
+        assert isinstance(src_ty, MemRefType) and isinstance(dst_ty, MemRefType)
+        shape = list(src_ty.get_shape())
+        src_strides, dst_strides = static_strides(src_ty), static_strides(dst_ty)
+        if not shape:  # a scalar: one element
+            shape, src_strides, dst_strides = [1], [1], [1]
+        elem = numpy_dtype(src_ty.element_type).itemsize
+        call = (
+            f"xd_dma_start({names.names[op.dst]}, {names.names[op.src]}, {elem}, {len(shape)}, "
+            f"{int_array(shape)}, {int_array(dst_strides)}, {int_array(src_strides)})"
+        )
+        if not op.token.uses:
+            return f"{call};"
+        return f"xd_dma_token {names.define(op.token)} = {call};"
 
     def _arg(self, arg: SSAValue | Attribute | None, names: Names) -> str:
         if arg is None:
@@ -280,7 +539,7 @@ class CEmitter:
             return c_float(arg.value.data)
         if isinstance(arg, DenseArrayBase):
             values = [int(v) for v in arg.get_values()]  # pyright: ignore[reportUnknownArgumentType]
-            return f"(const int32_t[]){{{', '.join(map(str, values))}}}"
+            return int_array(values)
         raise DeeployError(f"kernel argument {arg} has no C form")
 
 

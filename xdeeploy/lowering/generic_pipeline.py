@@ -1,5 +1,7 @@
 """`generic-pipeline`: from `dnn` to a module the `c` target prints, for the host:
-canonicalize, lower QDQ to integer ops, fuse requantization, bufferize, plan memory."""
+canonicalize, lower QDQ to integer ops, fuse requantization, tile for L1 (optional:
+then tiles move by double-buffered DMA and buffers get their memory level), bufferize,
+plan memory."""
 
 from __future__ import annotations
 
@@ -10,21 +12,43 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from xdeeploy.lowering.convert_dnn_to_kernel import ConvertDnnToKernel
+from xdeeploy.passes.dma_double_buffer import DmaDoubleBuffer
+from xdeeploy.passes.dnn_annotate_memory import DnnAnnotateMemory
 from xdeeploy.passes.dnn_canonicalize import DnnCanonicalize
 from xdeeploy.passes.dnn_fuse_requant import DnnFuseRequant
 from xdeeploy.passes.dnn_lower_qdq import DnnLowerQdq
+from xdeeploy.passes.dnn_tile import TileRecord, tile_ops
 from xdeeploy.passes.plan_memory import PlanMemory
 
 
 @dataclass(frozen=True)
 class GenericPipeline(ModulePass):
+    """Option `l1-size`: tile every op for an L1 scratchpad of that many bytes
+    (`dnn-tile`, then `dma-double-buffer` and `dnn-annotate-memory` with `l2-size`);
+    0 leaves the ops untiled, computing in place in main memory."""
+
     name = "generic-pipeline"
 
+    l1_size: int = 0
+    l2_size: int = 0
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for p in INTEGER_PASSES:
-            p.apply(ctx, op)
-        for p in (ConvertDnnToKernel(), PlanMemory()):
-            p.apply(ctx, op)
+        lower_for_host(ctx, op, self.l1_size, self.l2_size)
+
+
+def lower_for_host(
+    ctx: Context, module: ModuleOp, l1_size: int = 0, l2_size: int = 0
+) -> list[TileRecord]:
+    """`generic-pipeline` on `module`; returns the tiling decisions for reports."""
+    for p in INTEGER_PASSES:
+        p.apply(ctx, module)
+    records = tile_ops(module, l1_size) if l1_size else []
+    ConvertDnnToKernel().apply(ctx, module)
+    if l1_size:
+        DmaDoubleBuffer().apply(ctx, module)
+        DnnAnnotateMemory(l2_size=l2_size).apply(ctx, module)
+    PlanMemory().apply(ctx, module)
+    return records
 
 
 INTEGER_PASSES: tuple[ModulePass, ...] = (DnnCanonicalize(), DnnLowerQdq(), DnnFuseRequant())

@@ -1,12 +1,20 @@
-"""`plan-memory`: place every `memref.alloc` of a function into one static arena.
+"""`plan-memory`: place every `memref.alloc` of a function into static arenas.
 
 Each buffer lives from the op that allocates it to its last use (uses through aliases
-such as `memref.reinterpret_cast` count); buffers are placed largest first at the lowest
-offset that overlaps no buffer alive at the same time (greedy best fit, the usual
-heuristic for static memory planning). Allocations become `memref.view`s into
-`memref.global @<fn>_arena`, and the function gets `kernel.arena = {size, lower_bound}`:
-the arena size next to the largest total of simultaneously live bytes, which no
-placement can beat.
+such as `memref.subview` or an `arith.select` between buffers count; a use inside a
+loop counts at the loop, so a buffer used in a loop lives through all of it); buffers
+are placed largest first at the lowest offset that overlaps no buffer alive at the same
+time (greedy best fit, the usual heuristic for static memory planning). Allocations
+become `memref.view`s into `memref.global @<fn>_arena`, and the function gets
+`kernel.arena = {size, lower_bound}`: the arena size next to the largest total of
+simultaneously live bytes, which no placement can beat.
+
+Buffers in the `"L1"` memory space (tiles staged in a scratchpad) go to a second arena,
+`@<fn>_l1_arena` (memory space `"L1"`), planned the same way, with `kernel.l1_arena`;
+every other space (none, `"L2"`, `"L3"`) is main memory. Allocations must be at the
+function's top level: a loop reuses its buffers, so they are planned outside it.
+A main-memory buffer of another space is a view of the arena followed by a
+`memref.memory_space_cast` back to its type (a view keeps its base's space).
 """
 
 from __future__ import annotations
@@ -15,26 +23,31 @@ from dataclasses import dataclass
 from math import prod
 
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref
+from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     DictionaryAttr,
     IndexType,
     IntegerAttr,
     MemRefType,
     ModuleOp,
+    NoneAttr,
     StringAttr,
     UnitAttr,
     i8,
     i64,
 )
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue, Use
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
 
 ALIGN = 16
 ARENA_ATTR = "kernel.arena"
+L1_ARENA_ATTR = "kernel.l1_arena"
+L1 = StringAttr("L1")
 
 
 @dataclass
@@ -46,17 +59,33 @@ class Buffer:
     offset: int = -1
 
 
+VIEWS = (
+    memref.ReinterpretCastOp, memref.SubviewOp, memref.ViewOp, memref.MemorySpaceCastOp,
+)  # fmt: skip
+
+
+def _derived(use: Use) -> list[SSAValue]:
+    """The values `use` makes from the used value that name (part of) its memory."""
+    op = use.operation
+    if isinstance(op, VIEWS) and use.index == 0:
+        return [op.results[0]]
+    if isinstance(op, arith.SelectOp) and use.index > 0:
+        return [op.result]
+    if isinstance(op, scf.ForOp) and use.index >= 3:  # an init of the loop-carried values
+        return [op.results[use.index - 3]]
+    parent = op.parent_op()
+    if isinstance(op, scf.YieldOp) and isinstance(parent, scf.ForOp | scf.IfOp):
+        return [parent.results[use.index]]
+    return []
+
+
 def _aliases(value: SSAValue) -> list[SSAValue]:
-    """`value` and every view derived from it."""
+    """`value` and every value derived from it that names (part of) the same memory."""
     out, todo = [], [value]
     while todo:
         v = todo.pop()
         out.append(v)
-        todo.extend(
-            use.operation.results[0]
-            for use in v.uses
-            if isinstance(use.operation, memref.ReinterpretCastOp)
-        )
+        todo.extend(d for use in v.uses for d in _derived(use))
     return out
 
 
@@ -91,10 +120,28 @@ def lower_bound(buffers: list[Buffer]) -> int:
     return max((sum(b.size for b in buffers if b.start <= t <= b.end) for t in events), default=0)
 
 
-def plan_function(fn: func.FuncOp) -> tuple[int, int]:
+def _check_top_level(fn: func.FuncOp) -> None:
+    for op in fn.walk():
+        parent = op.parent_op()
+        if isinstance(op, memref.AllocOp) and parent is not fn:
+            assert parent is not None
+            raise DeeployError(
+                f"node '{dnn.node_name(op)}': memref.alloc inside {parent.name}: plan-memory "
+                "needs every allocation at the function's top level (allocate a loop's "
+                "buffers before it)"
+            )
+
+
+def is_l1(ty: MemRefType) -> bool:
+    return ty.memory_space == L1
+
+
+def _buffers(fn: func.FuncOp) -> tuple[list[Buffer], list[Buffer]]:
+    """The allocs of `fn` with their lifetimes: (main memory, L1)."""
     ops = list(fn.body.block.ops)
     index = {op: i for i, op in enumerate(ops)}
-    buffers: list[Buffer] = []
+    main: list[Buffer] = []
+    l1: list[Buffer] = []
     for op in ops:
         if isinstance(op, memref.AllocOp):
             ty = op.memref.type
@@ -103,14 +150,33 @@ def plan_function(fn: func.FuncOp) -> tuple[int, int]:
                 (index[_top(u.operation, fn)] for v in _aliases(op.memref) for u in v.uses),
                 default=index[op],
             )
-            buffers.append(Buffer(op, _bytes(ty), index[op], last))
+            (l1 if is_l1(ty) else main).append(Buffer(op, _bytes(ty), index[op], last))
+    return main, l1
+
+
+def activation_lower_bound(fn: func.FuncOp) -> int:
+    """The largest total of main-memory buffers alive at once: no arena is smaller."""
+    return lower_bound(_buffers(fn)[0])
+
+
+def plan_function(fn: func.FuncOp) -> None:
+    """Plans main memory into `@<fn>_arena` and L1 into `@<fn>_l1_arena` (if it has any)."""
+    _check_top_level(fn)
+    main, l1 = _buffers(fn)
+    _plan_arena(fn, main, "arena", NoneAttr(), ARENA_ATTR)
+    if l1:
+        _plan_arena(fn, l1, "l1_arena", L1, L1_ARENA_ATTR)
+
+
+def _plan_arena(
+    fn: func.FuncOp, buffers: list[Buffer], suffix: str, space: Attribute, attr: str
+) -> None:
     size = place(buffers)
     bound = lower_bound(buffers)
     if buffers:
-        _rewrite(fn, buffers, size)
+        _rewrite(fn, buffers, size, suffix, space)
     attrs = {"size": IntegerAttr(size, i64), "lower_bound": IntegerAttr(bound, i64)}
-    fn.attributes[ARENA_ATTR] = DictionaryAttr(attrs)
-    return size, bound
+    fn.attributes[attr] = DictionaryAttr(attrs)
 
 
 def _top(op: Operation, fn: func.FuncOp) -> Operation:
@@ -122,23 +188,36 @@ def _top(op: Operation, fn: func.FuncOp) -> Operation:
     return op
 
 
-def _rewrite(fn: func.FuncOp, buffers: list[Buffer], size: int) -> None:
-    symbol = f"{fn.sym_name.data}_arena"
-    arena_ty = MemRefType(i8, [size])
+def _rewrite(
+    fn: func.FuncOp, buffers: list[Buffer], size: int, suffix: str, space: Attribute
+) -> None:
+    symbol = f"{fn.sym_name.data}_{suffix}"
+    arena_ty = MemRefType(i8, [size], memory_space=space)
     glob = memref.GlobalOp.get(StringAttr(symbol), arena_ty, UnitAttr(), alignment=ALIGN)
     Rewriter.insert_op(glob, InsertPoint.before(fn))
     block = fn.body.block
     get = memref.GetGlobalOp(symbol, arena_ty)
-    get.memref.name_hint = "arena"
+    get.memref.name_hint = suffix
     Rewriter.insert_op(get, InsertPoint.at_start(block))
     for buf in buffers:
+        ty = buf.alloc.memref.type
+        assert isinstance(ty, MemRefType)
         offset = arith.ConstantOp(IntegerAttr(buf.offset, IndexType()))
-        view = memref.ViewOp(get.memref, offset.result, [], buf.alloc.memref.type)
+        view = memref.ViewOp(get.memref, offset.result, [], _in_space(ty, space))
         view.attributes.update(buf.alloc.attributes)
         name = buf.alloc.memref.name_hint
         offset.result.name_hint = f"{name}_offset" if name else None
         view.result.name_hint = name
-        Rewriter.replace_op(buf.alloc, [offset, view], [view.result])
+        new_ops: list[Operation] = [offset, view]
+        if ty.memory_space != space:  # "L2" / "L3": main memory, typed as the alloc was
+            new_ops.append(memref.MemorySpaceCastOp(view.result, ty))
+            new_ops[-1].results[0].name_hint = name
+        Rewriter.replace_op(buf.alloc, new_ops, [new_ops[-1].results[0]])
+
+
+def _in_space(ty: MemRefType, space: Attribute) -> MemRefType:
+    """`ty` in the arena's memory space (a view keeps its base's space)."""
+    return MemRefType(ty.element_type, ty.get_shape(), memory_space=space)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -30,12 +31,15 @@ from xdeeploy import weights
 from xdeeploy.dialects import kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
-from xdeeploy.frontend.onnx import import_model
 from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR, OUTPUT_ATTR, arg_name
 from xdeeploy.lowering.emit_c import CEmitter, prototype, weights_symbol
-from xdeeploy.lowering.generic_pipeline import GenericPipeline
+from xdeeploy.lowering.generic_pipeline import lower_for_host
+from xdeeploy.passes.dnn_tile import TileRecord
 from xdeeploy.passes.plan_memory import ARENA_ATTR
+from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import Stage, quiet
+from xdeeploy.tools.tiling_report import tiling_section
+from xdeeploy.tools.typed_import import import_typed
 
 PREFIX = "xd"
 ENTRY = "main"
@@ -60,12 +64,19 @@ class Build:
     inputs: list[Port]
     outputs: list[Port]
     report: dict[str, object]
+    tiling_records: list[TileRecord] = field(default_factory=list)
+    """The tiling decisions with their solver times (not in report.json: not deterministic)."""
 
 
-def lower(model: onnx.ModelProto) -> ModuleOp:
-    module = import_model(model)
-    GenericPipeline().apply(Context(), module)
-    return module
+def lower(
+    model: onnx.ModelProto,
+    l1: int = 0,
+    input_types: Mapping[str, InputType] | None = None,
+    l2: int = 0,
+) -> tuple[ModuleOp, list[TileRecord]]:
+    module = import_typed(model, input_types or {})
+    records = lower_for_host(Context(), module, l1, l2)
+    return module, records
 
 
 def entry(module: ModuleOp) -> func.FuncOp:
@@ -173,13 +184,28 @@ clean:
 """
 
 
-def compile_model(model: onnx.ModelProto, build_dir: Path, stage: Stage = quiet) -> Build:
+def compile_model(
+    model: onnx.ModelProto,
+    build_dir: Path,
+    stage: Stage = quiet,
+    l1: int = 0,
+    input_types: Mapping[str, InputType] | None = None,
+    l2: int = 0,
+) -> Build:
+    """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
+    integer `input_types` type the graph in integers (as Deeploy does)."""
     with stage("importing and lowering the model"):
-        module = lower(model)
-    return compile_module(module, build_dir, stage)
+        module, records = lower(model, l1, input_types, l2)
+    return compile_module(module, build_dir, stage, records, l1)
 
 
-def compile_module(module: ModuleOp, build_dir: Path, stage: Stage = quiet) -> Build:
+def compile_module(
+    module: ModuleOp,
+    build_dir: Path,
+    stage: Stage = quiet,
+    tiling: Sequence[TileRecord] = (),
+    l1: int = 0,
+) -> Build:
     """A build folder from a lowered module (after `generic-pipeline`, or at least
     `convert-dnn-to-kernel` and `plan-memory`)."""
     fn = entry(module)
@@ -203,6 +229,8 @@ def compile_module(module: ModuleOp, build_dir: Path, stage: Stage = quiet) -> B
         (staging / "Makefile").write_text(MAKEFILE.format(cflags=" ".join(CFLAGS)))
         report = _report(fn, blob)
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
+        if l1:
+            report["tiling"] = tiling_section(tiling, fn, l1)
         (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         if build_dir.exists():
             shutil.rmtree(build_dir)
@@ -210,7 +238,7 @@ def compile_module(module: ModuleOp, build_dir: Path, stage: Stage = quiet) -> B
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Build(build_dir, inputs, outputs, report)
+    return Build(build_dir, inputs, outputs, report, list(tiling))
 
 
 def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:

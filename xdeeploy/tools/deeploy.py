@@ -15,7 +15,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import onnx
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.onnx import load_model
+from xdeeploy.platforms import Platform, load_platform, platform_names
 from xdeeploy.tools.cases import (
     Case,
     ExpectedOutput,
@@ -77,7 +78,7 @@ def _run_one(
     reason = engine.can_run(model)
     if reason is not None:
         return Outcome(SKIP, f"SKIP {case.name}: {reason}")
-    case_options = RunOptions(input_types=input_types(bound), platform=options.platform)
+    case_options = replace(options, input_types=input_types(bound))
     try:
         produced = engine.run(model, case.model_path, [b.data for b in bound], case_options)
     except EngineCannotRun as exc:
@@ -136,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(args.inputs) if args.inputs else None,
         Path(args.expect) if args.expect else None,
     )
-    options = RunOptions(platform=args.platform)
+    options = _run_options(args)
     counts = {PASS: 0, FAIL: 0, SKIP: 0}
     for case in cases:
         outcome = _run_case(case, engine, options, overrides, args.traceback)
@@ -192,8 +193,30 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 def _add_compile_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `compile` and `run` (DESIGN §6)."""
     _add_input_options(parser)
-    # Room for --l1, --l2, --cores, --kernels, --engines, --report once `deeploy
-    # compile` exists; they belong here so `run` and `compile` stay in step.
+    parser.add_argument(
+        "--l1", type=int, metavar="BYTES", help="L1 scratchpad budget (default: the platform's)"
+    )
+    parser.add_argument(
+        "--l2", type=int, metavar="BYTES", help="L2 budget (default: the platform's)"
+    )
+    parser.add_argument(
+        "--cores", type=int, metavar="N", help="cluster cores (default: the platform's)"
+    )
+
+
+def _platform(args: argparse.Namespace) -> Platform | None:
+    """The compiled platform's description with the command-line overrides; None for
+    the reference engines (interp, onnxruntime), which have no memory hierarchy."""
+    if args.platform not in platform_names():
+        return None
+    return load_platform(args.platform).with_overrides(args.l1, args.l2, args.cores)
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    platform = _platform(args)
+    if platform is None:
+        return RunOptions(platform=args.platform)
+    return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -306,6 +329,12 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--platform", choices=["generic"], default="generic")
     p.add_argument("--report", action="store_true", help="print the memory report")
     p.add_argument("-o", "--output", type=Path, required=True, help="BUILD_DIR")
+    p.add_argument(
+        "--inputs",
+        metavar="IN.npz",
+        help="example inputs: integer data types the graph in integers",
+    )
+    _add_compile_options(p)
     p.set_defaults(func=_cmd_compile)
 
 
@@ -313,14 +342,28 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from xdeeploy.tools.build import compile_model
     from xdeeploy.tools.progress import stage_reporter
 
-    build = compile_model(load_model(args.model), args.output, stage_reporter())
+    platform = _platform(args)
+    l1, l2 = (platform.l1, platform.l2) if platform else (0, 0)
+    model = load_model(args.model)
+    types = _parse_overrides(args.input_type)
+    if args.inputs:
+        types = input_types(bind_inputs(model, load_npz(Path(args.inputs)), types))
+    build = compile_model(model, args.output, stage_reporter(), l1=l1, l2=l2, input_types=types)
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")
     if args.report:
+        from xdeeploy.tools.tiling_report import tiling_text
+
         print(
-            f"  arena: {report['arena_bytes']} B (lower bound {report['arena_lower_bound_bytes']} B)"
+            f"  L2 arena: {report['arena_bytes']} B (lower bound "
+            f"{report['arena_lower_bound_bytes']} B)"
         )
         print(f"  weights: {report['weights_bytes']} B, {report['kernel_calls']} kernel calls")
+        section = report.get("tiling")
+        if isinstance(section, dict):
+            for line in tiling_text(section, build.tiling_records):
+                print(line)
+        print(f"  full report: {build.folder / 'report.json'}")
     return 0
 
 

@@ -33,8 +33,10 @@ class RunOptions:
 
     input_types: dict[str, InputType] = field(default_factory=dict)
     platform: str = ""
-    # Room for the `deeploy compile` options (--l1, --l2, --cores, --kernels, ...)
-    # once the compiling platforms exist.
+    l1: int = 0
+    """Bytes of L1 the compiled platforms tile for (0: untiled)."""
+    l2: int = 0
+    """Bytes of L2 for activations and weights (weights beyond it go to L3; 0: no limit)."""
 
 
 class EngineCannotRun(DeeployError):

@@ -13,7 +13,7 @@ import onnx
 from xdsl.context import Context
 
 from xdeeploy.errors import DeeployError
-from xdeeploy.lowering.generic_pipeline import GenericPipeline
+from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_module
 from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import stage_reporter
@@ -54,14 +54,17 @@ def build_and_load(
     folder: Path,
     extra_flags: list[str] | None = None,
     input_types: Mapping[str, InputType] | None = None,
+    l1: int = 0,
+    l2: int = 0,
 ) -> HostLibrary:
     """Compiles `model` (typed from `input_types` when some are integers, as Deeploy
-    types its networks) with the host gcc and loads it."""
+    types its networks) with the host gcc and loads it; `l1` > 0 tiles it for an L1
+    scratchpad of that many bytes."""
     stage = stage_reporter()
     with stage("importing and lowering the model"):
         module = import_typed(model, input_types or {})
-        GenericPipeline().apply(Context(), module)
-    build = compile_module(module, folder, stage)
+        records = lower_for_host(Context(), module, l1, l2)
+    build = compile_module(module, folder, stage, records, l1)
     return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
@@ -79,7 +82,13 @@ class GenericEngine:
         self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
     ) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="xdeeploy-") as tmp:
-            library = build_and_load(model, Path(tmp) / "build", input_types=options.input_types)
+            library = build_and_load(
+                model,
+                Path(tmp) / "build",
+                input_types=options.input_types,
+                l1=options.l1,
+                l2=options.l2,
+            )
             kernels = library.build.report.get("kernels", [])
             assert isinstance(kernels, list)
             self.used = " ".join(k.removeprefix("xd_") for k in kernels)

@@ -32,3 +32,45 @@ func.func @chain(%x: memref<16xf32>, %y: memref<16xf32> {dnn.output}) {
 // CHECK:        %c_offset = arith.constant 128 : index
 // CHECK:        %big_offset = arith.constant 0 : index
 // CHECK:        %d_offset = arith.constant 128 : index
+
+// L1 tiles go to their own arena; every other memory space ("L2" here) is main memory.
+// Uses inside the loop count at the loop, so both tiles live through all of it and do not
+// share bytes, and %tmp (read in the loop) and %after (born after it) share offset 0 of the
+// main arena. %tmp, in "L2", is cast back to its space after the view.
+func.func @tiled(%x: memref<4x16xf32, "L2">, %y: memref<4x16xf32> {dnn.output}) {
+  %tmp = memref.alloc() : memref<4x16xf32, "L2">
+  kernel.call @xd_unary_f32(XD_EXP, %x, %tmp, 64 : i32, 0.0 : f32, 0.0 : f32) : memref<4x16xf32, "L2">, memref<4x16xf32, "L2">
+  %xt = memref.alloc() : memref<1x16xf32, "L1">
+  %yt = memref.alloc() : memref<1x12xf32, "L1">
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.for %i = %c0 to %c4 step %c1 {
+    %xs = memref.subview %tmp[%i, 0] [1, 16] [1, 1] : memref<4x16xf32, "L2"> to memref<1x16xf32, strided<[16, 1], offset: ?>, "L2">
+    %t = dma.start %xs, %xt : memref<1x16xf32, strided<[16, 1], offset: ?>, "L2">, memref<1x16xf32, "L1"> -> !dma.token
+    dma.wait %t : !dma.token
+    %flat = memref.reinterpret_cast %yt to offset: [0], sizes: [12], strides: [1] : memref<1x12xf32, "L1"> to memref<12xf32, "L1">
+    kernel.call @xd_copy(%xt, %flat, 4 : i32, 12 : i32) : memref<1x16xf32, "L1">, memref<12xf32, "L1">
+  }
+  %after = memref.alloc() : memref<4x16xf32>
+  kernel.call @xd_unary_f32(XD_EXP, %x, %after, 64 : i32, 0.0 : f32, 0.0 : f32) : memref<4x16xf32, "L2">, memref<4x16xf32>
+  kernel.call @xd_copy(%after, %y, 4 : i32, 64 : i32) : memref<4x16xf32>, memref<4x16xf32>
+  func.return
+}
+
+// CHECK:      "memref.global"() <{sym_name = "tiled_arena", type = memref<256xi8>, initial_value, sym_visibility = "private", alignment = 16 : i64}>
+// CHECK-NEXT: "memref.global"() <{sym_name = "tiled_l1_arena", type = memref<112xi8, "L1">, initial_value, sym_visibility = "private", alignment = 16 : i64}>
+// CHECK:      func.func @tiled
+// CHECK-SAME:   attributes {kernel.arena = {size = 256 : i64, lower_bound = 256 : i64}, kernel.l1_arena = {size = 112 : i64, lower_bound = 112 : i64}}
+// CHECK-NEXT:   %l1_arena = memref.get_global @tiled_l1_arena : memref<112xi8, "L1">
+// CHECK-NEXT:   %arena = memref.get_global @tiled_arena : memref<256xi8>
+// CHECK-NEXT:   %tmp_offset = arith.constant 0 : index
+// CHECK-NEXT:   %tmp = memref.view %arena[%tmp_offset][] : memref<256xi8> to memref<4x16xf32>
+// CHECK-NEXT:   %tmp_1 = "memref.memory_space_cast"(%tmp) : (memref<4x16xf32>) -> memref<4x16xf32, "L2">
+// CHECK:        %xt_offset = arith.constant 0 : index
+// CHECK-NEXT:   %xt = memref.view %l1_arena[%xt_offset][] : memref<112xi8, "L1"> to memref<1x16xf32, "L1">
+// CHECK-NEXT:   %yt_offset = arith.constant 64 : index
+// CHECK-NEXT:   %yt = memref.view %l1_arena[%yt_offset][] : memref<112xi8, "L1"> to memref<1x12xf32, "L1">
+// CHECK:        memref.subview %tmp_1[%i, 0]
+// CHECK:        %after_offset = arith.constant 0 : index
+// CHECK-NEXT:   %after = memref.view %arena[%after_offset][] : memref<256xi8> to memref<4x16xf32>
