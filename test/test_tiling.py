@@ -215,3 +215,27 @@ def test_double_buffering_is_checked_by_the_interpreter() -> None:
     assert np.array_equal(lowered(False)[0], want)
     with pytest.raises(DeeployError, match="before its dma.wait"):
         lowered(True)
+
+
+def test_arena_picture_shows_non_overlapping_buffers(tmp_path: Path) -> None:
+    """`--arenas` draws every planned buffer; buffers alive at the same time never share
+    addresses (what the picture is for)."""
+    from xdeeploy.tools.arena_picture import arena_buffers
+
+    path = _case(tmp_path)
+    result = _cli("compile", str(path), "--l1", "3000", "--arenas", "-o", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    picture = (tmp_path / "b" / "arenas.svg").read_text()
+    assert picture.startswith("<svg") and "@main_l1_arena" in picture and "@main_arena" in picture
+
+    module = import_model(onnx.load(path))
+    lower_for_host(Context(), module, 3000)
+    fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+    arenas = arena_buffers(fn)
+    assert picture.count("<title>") == sum(len(b) for b in arenas.values())
+    for buffers in arenas.values():
+        for i, a in enumerate(buffers):
+            for b in buffers[i + 1 :]:
+                live_together = a.start <= b.end and b.start <= a.end
+                disjoint = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+                assert not live_together or disjoint, (a, b)

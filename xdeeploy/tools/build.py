@@ -36,6 +36,7 @@ from xdeeploy.lowering.emit_c import CEmitter, prototype, weights_symbol
 from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.passes.dnn_tile import TileRecord
 from xdeeploy.passes.plan_memory import ARENA_ATTR
+from xdeeploy.tools.arena_picture import write_svg
 from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import Stage, quiet
 from xdeeploy.tools.tiling_report import tiling_section
@@ -191,12 +192,14 @@ def compile_model(
     l1: int = 0,
     input_types: Mapping[str, InputType] | None = None,
     l2: int = 0,
+    arena_picture: bool = False,
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
-    integer `input_types` type the graph in integers (as Deeploy does)."""
+    integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
+    adds arenas.svg (time x address of every planned buffer)."""
     with stage("importing and lowering the model"):
         module, records = lower(model, l1, input_types, l2)
-    return compile_module(module, build_dir, stage, records, l1)
+    return compile_module(module, build_dir, stage, records, l1, arena_picture)
 
 
 def compile_module(
@@ -205,6 +208,7 @@ def compile_module(
     stage: Stage = quiet,
     tiling: Sequence[TileRecord] = (),
     l1: int = 0,
+    arena_picture: bool = False,
 ) -> Build:
     """A build folder from a lowered module (after `generic-pipeline`, or at least
     `convert-dnn-to-kernel` and `plan-memory`)."""
@@ -231,6 +235,8 @@ def compile_module(
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
         if l1:
             report["tiling"] = tiling_section(tiling, fn, l1)
+        if arena_picture:
+            write_svg(fn, staging / "arenas.svg")
         (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         if build_dir.exists():
             shutil.rmtree(build_dir)

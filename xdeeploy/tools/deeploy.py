@@ -334,6 +334,9 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="IN.npz",
         help="example inputs: integer data types the graph in integers",
     )
+    p.add_argument(
+        "--arenas", action="store_true", help="also draw the arenas (time x address) to arenas.svg"
+    )
     _add_compile_options(p)
     p.set_defaults(func=_cmd_compile)
 
@@ -348,7 +351,15 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     types = _parse_overrides(args.input_type)
     if args.inputs:
         types = input_types(bind_inputs(model, load_npz(Path(args.inputs)), types))
-    build = compile_model(model, args.output, stage_reporter(), l1=l1, l2=l2, input_types=types)
+    build = compile_model(
+        model,
+        args.output,
+        stage_reporter(),
+        l1=l1,
+        l2=l2,
+        input_types=types,
+        arena_picture=args.arenas,
+    )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")
     if args.report:
