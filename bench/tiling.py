@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -110,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.one is not None:
         return one(args.one, args.l1)
-    cases = sorted(f.parent for f in args.peers.rglob("network.onnx"))
+    cases = sorted(
+        Path(root)
+        for root, _, files in os.walk(args.peers, followlinks=True)
+        if "network.onnx" in files
+    )
     if not cases:
         print(f"no peer cases under {args.peers}", file=sys.stderr)
         return 1

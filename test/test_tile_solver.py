@@ -542,3 +542,23 @@ def test_footprint_and_traffic_check_their_tiles() -> None:
         traffic(p, {"M": 64, "N": 64, "K": 64}, ("M", "N"))
     with pytest.raises(ValueError, match="negative"):
         solve(p, max_deterministic_time=-1.0)
+
+
+def test_scratch_takes_l1_once_and_moves_nothing() -> None:
+    """A kernel's work buffer (an int8 operand widened to int32) costs L1 once per tile,
+    never doubled, and no DMA."""
+    dims = (Dim("r", 64), Dim("c", 32))
+    x = Operand("x", (Axis("r"), Axis("c")), 1)
+    wide = Operand("x_wide", (Axis("r"), Axis("c")), 4, scratch=True)
+    y = Operand("y", (Axis("r"), Axis("c")), 4, is_output=True)
+    plain = Problem("add", dims, (x, y), budget=10**6)
+    with_scratch = Problem("add", dims, (x, wide, y), budget=10**6)
+    tiles = {"r": 8, "c": 32}
+    # x and y change between tiles (doubled); the scratch tile of 8x32 int32 counts once.
+    assert footprint(plain, tiles) == 2 * 8 * 32 * 1 + 2 * 8 * 32 * 4
+    assert footprint(with_scratch, tiles) == footprint(plain, tiles) + 8 * 32 * 4
+    assert traffic(with_scratch, tiles, ("r", "c")) == traffic(plain, tiles, ("r", "c"))
+    tight = dataclasses.replace(with_scratch, budget=footprint(with_scratch, tiles))
+    solution = solve(tight)
+    assert solution.l1_bytes <= tight.budget
+    assert solution.compulsory_bytes == 64 * 32 * (1 + 4)

@@ -239,3 +239,20 @@ def test_arena_picture_shows_non_overlapping_buffers(tmp_path: Path) -> None:
                 live_together = a.start <= b.end and b.start <= a.end
                 disjoint = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
                 assert not live_together or disjoint, (a, b)
+
+
+@pytest.mark.parametrize("case", [*FAST_PEERS, "Models/CCT/Int/ICCT"])
+@pytest.mark.parametrize("l1", [16000, 64000])
+def test_peer_l1_arena_stays_within_budget(case: str, l1: int, tmp_path: Path) -> None:
+    """What plan-memory places in L1 (operand tiles, their double buffers and the
+    kernels' own work buffers, e.g. int8 operands widened to int32) fits the budget."""
+    from xdeeploy.tools.build import compile_model
+    from xdeeploy.tools.cases import bind_inputs, input_types, load_npz
+
+    folder = peer_case(case)
+    model = onnx.load(folder / "network.onnx")
+    types = input_types(bind_inputs(model, load_npz(folder / "inputs.npz"), {}))
+    report = compile_model(model, tmp_path / "b", l1=l1, input_types=types).report
+    tiling = report["tiling"]
+    assert isinstance(tiling, dict)
+    assert 0 < tiling["l1_arena_bytes"] <= l1

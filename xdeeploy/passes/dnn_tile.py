@@ -59,7 +59,7 @@ def problem_of(op: Operation, tiling: OpTiling, budget: int, double_buffer: bool
     return Problem(
         node=dnn.node_name(op),
         dims=tiling.dims,
-        operands=tiling.accesses,
+        operands=(*tiling.accesses, *tiling.scratch),
         budget=budget,
         double_buffer=double_buffer,
         extra_bytes=_scratch_bytes(op),

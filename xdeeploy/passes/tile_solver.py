@@ -119,6 +119,9 @@ class Operand:
     axes: tuple[Axis, ...]
     elem_bytes: int
     is_output: bool = False
+    scratch: bool = False
+    """A per-tile work buffer of the kernel (e.g. an operand widened to 32 bits): it takes
+    L1 once (never double-buffered: it is rewritten in place each tile) and no DMA."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,8 @@ def validate(problem: Problem) -> None:
                 raise ValueError(
                     f"{where}: operand {op.name!r} has an axis with extent, stride or window < 1"
                 )
+        if op.scratch and op.is_output:
+            raise ValueError(f"{where}: operand {op.name!r} cannot be both scratch and an output")
         if op.is_output:
             for d in problem.dims:
                 # A split reduction would need partial sums kept across visits, which
@@ -279,6 +284,11 @@ def validate(problem: Problem) -> None:
 # --- plain arithmetic, shared by the public functions, the checks and the fallback --------
 
 _Key = tuple[int, int, int, tuple[int, ...]]
+
+
+def _moved(problem: Problem) -> list[Operand]:
+    """The operands the DMA moves (all but the kernel's scratch buffers)."""
+    return [op for op in problem.operands if not op.scratch]
 
 
 def _is_free(dim: Dim) -> bool:
@@ -329,7 +339,7 @@ def _footprint(problem: Problem, tiles: Mapping[str, int]) -> int:
     sizes = {d.name: d.size for d in problem.dims}
     total = problem.extra_bytes
     for op in problem.operands:
-        changes = any(tiles[name] < sizes[name] for name in _dims(op))
+        changes = any(tiles[name] < sizes[name] for name in _dims(op)) and not op.scratch
         total += _tile_bytes(op, tiles) * (2 if changes and problem.double_buffer else 1)
     return total
 
@@ -337,7 +347,7 @@ def _footprint(problem: Problem, tiles: Mapping[str, int]) -> int:
 def _traffic(problem: Problem, tiles: Mapping[str, int], order: Sequence[str]) -> tuple[int, int]:
     counts = {d.name: d.size // tiles[d.name] for d in problem.dims}
     total_bytes = transfers = 0
-    for op in problem.operands:
+    for op in _moved(problem):
         follows = _dims(op)
         split = [i for i, name in enumerate(order) if name in follows and counts[name] > 1]
         visits = prod(counts[name] for name in order[: split[-1] + 1]) if split else 1
@@ -363,7 +373,7 @@ def _solution(
         order=tuple(order),
         l1_bytes=_footprint(problem, tiles),
         traffic_bytes=moved,
-        compulsory_bytes=sum(_tile_bytes(op, whole) for op in problem.operands),
+        compulsory_bytes=sum(_tile_bytes(op, whole) for op in _moved(problem)),
         transfers=transfers,
         status=status,
     )
@@ -500,6 +510,8 @@ class _OrderModel:
             spans = [self._lookup(op, name, per_visit=False) for name in follows]
             tile_bytes = _scaled(self._product(spans, f"{op.name}_elems"), fixed)
             l1.append(tile_bytes)
+            if op.scratch:
+                continue
             if problem.double_buffer and follows:
                 changes = self._any([self.split[name] for name in follows], f"{op.name}_changes")
                 copy = self._var(0, tile_bytes.hi, f"{op.name}_copy")

@@ -19,8 +19,9 @@ Ops without a rule are not tiled: they run on their buffers where they live.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Operation, SSAValue
 
@@ -36,6 +37,8 @@ class OpTiling:
 
     dims: tuple[Dim, ...]
     accesses: tuple[Operand, ...]
+    scratch: tuple[Operand, ...] = ()
+    """Work buffers the kernel lowering allocates per tile (L1, no DMA)."""
 
 
 def _shape(value: SSAValue) -> tuple[int, ...]:
@@ -79,11 +82,32 @@ def _fixed(value: SSAValue, name: str) -> Operand:
     return Operand(name, tuple(Axis(None, s) for s in _shape(value)), _elem_bytes(value))
 
 
+def _widened(op: Operation) -> list[Operand]:
+    """The copies an integer binary op's kernel lowering makes of operands narrower than
+    the type it computes in (the result's; the operands' common type for comparisons):
+    per-tile scratch in L1."""
+    if not isinstance(op, dnn.ElementwiseBinaryOp):
+        return []
+    types = [v.type for v in (*op.operands, op.results[0])]
+    if not all(isinstance(t, TensorType) for t in types):
+        return []
+    dtypes = [numpy_dtype(t.element_type) for t in types]  # type: ignore[union-attr]
+    if any(d.kind not in "iu" for d in dtypes):
+        return []
+    common = np.result_type(*dtypes[:2]) if op.BOOLEAN_RESULT else dtypes[-1]
+    out = _shape(op.results[0])
+    return [
+        replace(_broadcast(v, out, f"in{k}_wide"), elem_bytes=common.itemsize, scratch=True)
+        for k, (v, d) in enumerate(zip(op.operands, dtypes, strict=False))
+        if d != common
+    ]
+
+
 def _elementwise(op: Operation) -> OpTiling:
     out = _shape(op.results[0])
     accesses = [_broadcast(v, out, f"in{k}") for k, v in enumerate(op.operands)]
     accesses.append(_broadcast(op.results[0], out, "out", output=True))
-    return OpTiling(_dims(out), tuple(accesses))
+    return OpTiling(_dims(out), tuple(accesses), tuple(_widened(op)))
 
 
 def _rows(op: Operation, whole_from: int) -> OpTiling:
