@@ -1,9 +1,33 @@
 #!/usr/bin/env bash
 # Sets up everything xdeeploy needs on a fresh Debian machine; safe to run again.
-# Creates .venv with the package (editable) and its test tools. System packages
-# (RISC-V toolchain, QEMU) are added here when a platform first needs them.
+# Installs the RISC-V cross toolchain, picolibc and QEMU (the rv32-virt platform) with
+# apt-get, and creates .venv with the package (editable) and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# System packages: only when one is missing, so that a second run takes a second.
+packages=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc)
+have_system_tools() {
+    command -v riscv64-unknown-elf-gcc >/dev/null &&
+        command -v qemu-system-riscv32 >/dev/null &&
+        [ -f /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ]
+}
+if ! have_system_tools; then
+    if [ "$(id -u)" = 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null; then
+        sudo=(sudo)
+    else
+        sudo=(none)
+    fi
+    if [ "${sudo[*]}" = none ]; then
+        echo "warning: not root and no sudo: install ${packages[*]} for the rv32-virt platform" >&2
+    else
+        export DEBIAN_FRONTEND=noninteractive
+        "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    fi
+fi
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

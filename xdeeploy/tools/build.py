@@ -275,17 +275,20 @@ def _gcc(cmd: list[str], folder: Path) -> None:
     try:
         result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
     except FileNotFoundError:
-        raise DeeployError("gcc not found: install it (apt-get install gcc)") from None
+        raise DeeployError(f"{cmd[0]} not found: run scripts/setup.sh (it installs it)") from None
     if result.returncode != 0:
         errors = [line for line in result.stderr.splitlines() if "error" in line]
         first = (errors or result.stderr.strip().splitlines() or ["unknown error"])[0]
         raise DeeployError(f"C compilation failed in {folder}: {first.strip()}")
 
 
-def runtime_objects(runtime: Path, flags: list[str]) -> list[Path]:
-    """The kernels of `runtime/`, compiled once per content and flags and kept in the
-    cache: every build of every network links the same objects."""
-    digest = hashlib.sha256(" ".join(flags).encode())
+def runtime_objects(
+    runtime: Path, flags: list[str], cc: str = "gcc", pic: bool = True
+) -> list[Path]:
+    """The kernels of `runtime/`, compiled once per content, compiler and flags and kept
+    in the cache: every build of every network links the same objects."""
+    flags = [*flags, "-fPIC"] if pic else list(flags)
+    digest = hashlib.sha256(" ".join([cc, *flags]).encode())
     files = sorted(p for p in runtime.rglob("*") if p.is_file() and p.suffix in (".c", ".h"))
     for f in files:
         digest.update(str(f.relative_to(runtime)).encode() + b"\0" + f.read_bytes())
@@ -299,9 +302,8 @@ def runtime_objects(runtime: Path, flags: list[str]) -> list[Path]:
                 obj = staging / (src.stem + ".o")
                 _gcc(
                     [
-                        "gcc",
+                        cc,
                         *flags,
-                        "-fPIC",
                         f"-I{runtime / 'include'}",
                         "-c",
                         str(src),

@@ -306,7 +306,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("generate", help="prompt, then greedy decoding with the KV cache")
     p.add_argument("model", type=Path, help="a decode-mode model from `deeploy model llama`")
-    p.add_argument("--platform", choices=["generic", "interp", "onnxruntime"], default="generic")
+    p.add_argument(
+        "--platform", choices=["generic", "rv32-virt", "interp", "onnxruntime"], default="generic"
+    )
     p.add_argument("--steps", type=int, default=16, help="tokens to generate")
     p.add_argument("--prompt", help="text to start from (models with a tokenizer)")
     p.add_argument(
