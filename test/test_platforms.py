@@ -41,3 +41,13 @@ def test_bad_overrides_are_errors(kwargs: dict[str, int], flag: str) -> None:
 def test_unknown_platform_names_the_known_ones() -> None:
     with pytest.raises(DeeployError, match="generic"):
         load_platform("nonesuch")
+
+
+def test_more_than_one_core_is_refused_until_the_cluster_runtime_exists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from xdeeploy.tools import deeploy
+
+    assert deeploy.main(["run", "x.onnx", "--platform", "generic", "--cores", "8"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--cores 8" in err

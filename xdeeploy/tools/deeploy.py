@@ -131,13 +131,13 @@ def _run_case(
 
 def cmd_run(args: argparse.Namespace) -> int:
     engine = engine_for_platform(args.platform)
+    options = _run_options(args)
     overrides = _parse_overrides(args.input_type)
     cases = discover_cases(
         args.cases,
         Path(args.inputs) if args.inputs else None,
         Path(args.expect) if args.expect else None,
     )
-    options = _run_options(args)
     counts = {PASS: 0, FAIL: 0, SKIP: 0}
     for case in cases:
         outcome = _run_case(case, engine, options, overrides, args.traceback)
@@ -209,7 +209,14 @@ def _platform(args: argparse.Namespace) -> Platform | None:
     the reference engines (interp, onnxruntime), which have no memory hierarchy."""
     if args.platform not in platform_names():
         return None
-    return load_platform(args.platform).with_overrides(args.l1, args.l2, args.cores)
+    platform = load_platform(args.platform).with_overrides(args.l1, args.l2, args.cores)
+    if args.cores is not None and args.cores > 1:
+        # Say so rather than silently run on one core.
+        raise DeeployError(
+            f"--cores {args.cores}: generated code runs on one core for now "
+            "(cluster parallelism is not implemented yet); use --cores 1"
+        )
+    return platform
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:

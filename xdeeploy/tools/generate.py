@@ -204,8 +204,10 @@ def generate(
     steps: int,
     prompt: str | None,
     check: bool,
-    out: object = sys.stdout,
+    out: object = None,
 ) -> int:
+    # Looked up per call, not bound at import: callers (and pytest) may swap sys.stdout.
+    out = out if out is not None else sys.stdout
     info = read_llama_info(model)
     if info.mode != "decode":
         raise DeeployError("generate needs a decode-mode model (deeploy model llama --mode decode)")
