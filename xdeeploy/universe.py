@@ -96,7 +96,18 @@ def _dnn_annotate_memory() -> type[ModulePass]:
     return DnnAnnotateMemory
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"dnn": _dnn, "kernel": _kernel, "dma": _dma}
+def _cluster() -> Dialect:
+    from xdeeploy.dialects.cluster import CLUSTER
+
+    return CLUSTER
+
+
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "dnn": _dnn,
+    "kernel": _kernel,
+    "dma": _dma,
+    "cluster": _cluster,
+}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
     "dnn-lower-qdq": _dnn_lower_qdq,
