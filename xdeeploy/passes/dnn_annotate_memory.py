@@ -18,7 +18,6 @@ it). With `l2-size=0` everything not in L1 stays in L2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
@@ -28,8 +27,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
 from xdeeploy.dialects import kernel
-from xdeeploy.dialects.dtypes import numpy_dtype
-from xdeeploy.passes.plan_memory import activation_lower_bound
+from xdeeploy.passes.plan_memory import activation_lower_bound, buffer_bytes
 
 L2, L3 = StringAttr("L2"), StringAttr("L3")
 _VIEWS = (memref.SubviewOp, memref.ReinterpretCastOp, memref.ViewOp, arith.SelectOp)
@@ -46,17 +44,13 @@ def _in(ty: MemRefType, space: Attribute) -> MemRefType:
     return MemRefType(ty.element_type, ty.get_shape(), ty.layout, space)
 
 
-def _bytes(ty: MemRefType) -> int:
-    return prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
-
-
 def _constant_bytes(fn: func.FuncOp) -> int:
     total = 0
     for op in fn.walk():
         if isinstance(op, kernel.WeightsOp | memref.GetGlobalOp):
             ty = op.results[0].type
             assert isinstance(ty, MemRefType)
-            total += _bytes(ty)
+            total += buffer_bytes(ty)
     return total
 
 

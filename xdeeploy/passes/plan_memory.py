@@ -89,8 +89,26 @@ def _aliases(value: SSAValue) -> list[SSAValue]:
     return out
 
 
-def _bytes(ty: MemRefType) -> int:
+def buffer_bytes(ty: MemRefType) -> int:
     return prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+
+
+def last_use(value: SSAValue, fn: func.FuncOp, index: dict[Operation, int], first: int) -> int:
+    """The position in `index` (top-level ops of `fn`) of the last op using `value`
+    through any alias; `first` if nothing uses it."""
+    return max(
+        (index[_top(u.operation, fn)] for v in _aliases(value) for u in v.uses), default=first
+    )
+
+
+def arena_of(fn: func.FuncOp, attr: str = ARENA_ATTR) -> tuple[int, int]:
+    """(size, lower bound) that `plan-memory` recorded on `fn` under `attr`; (0, 0) if none."""
+    arena = fn.attributes.get(attr)
+    if not isinstance(arena, DictionaryAttr):
+        return 0, 0
+    size, bound = arena.data["size"], arena.data["lower_bound"]
+    assert isinstance(size, IntegerAttr) and isinstance(bound, IntegerAttr)
+    return size.value.data, bound.value.data
 
 
 def place(buffers: list[Buffer]) -> int:
@@ -146,11 +164,8 @@ def _buffers(fn: func.FuncOp) -> tuple[list[Buffer], list[Buffer]]:
         if isinstance(op, memref.AllocOp):
             ty = op.memref.type
             assert isinstance(ty, MemRefType)
-            last = max(
-                (index[_top(u.operation, fn)] for v in _aliases(op.memref) for u in v.uses),
-                default=index[op],
-            )
-            (l1 if is_l1(ty) else main).append(Buffer(op, _bytes(ty), index[op], last))
+            last = last_use(op.memref, fn, index, index[op])
+            (l1 if is_l1(ty) else main).append(Buffer(op, buffer_bytes(ty), index[op], last))
     return main, l1
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import IntegerAttr, MemRefType
-from xdsl.ir import Operation, SSAValue
 
-from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.passes.plan_memory import buffer_bytes, last_use
 
 
 @dataclass(frozen=True)
@@ -22,24 +21,6 @@ class Placed:
     size: int
     start: int
     end: int
-
-
-def _top(op: Operation, fn: func.FuncOp) -> Operation:
-    while (parent := op.parent_op()) is not fn and parent is not None:
-        op = parent
-    return op
-
-
-def _last_use(value: SSAValue, fn: func.FuncOp, index: dict[Operation, int]) -> int:
-    last, todo = index[_top(value.owner, fn)] if isinstance(value.owner, Operation) else 0, [value]
-    while todo:
-        v = todo.pop()
-        for use in v.uses:
-            last = max(last, index[_top(use.operation, fn)])
-            if isinstance(use.operation, memref.SubviewOp | memref.ReinterpretCastOp
-                          | memref.MemorySpaceCastOp | arith.SelectOp):  # fmt: skip
-                todo.extend(use.operation.results)
-    return last
 
 
 def arena_buffers(fn: func.FuncOp) -> dict[str, list[Placed]]:
@@ -56,13 +37,11 @@ def arena_buffers(fn: func.FuncOp) -> dict[str, list[Placed]]:
             continue
         ty = op.result.type
         assert isinstance(ty, MemRefType) and isinstance(offset.value, IntegerAttr)
-        size = numpy_dtype(ty.element_type).itemsize
-        for d in ty.get_shape():
-            size *= d
         name = op.result.name_hint or "?"
         start = index[op]
+        end = last_use(op.result, fn, index, start)
         arenas.setdefault(source.name_.root_reference.data, []).append(
-            Placed(name, offset.value.value.data, size, start, _last_use(op.result, fn, index))
+            Placed(name, offset.value.value.data, buffer_bytes(ty), start, end)
         )
     return arenas
 

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, MemRefType, ModuleOp
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
 
 from xdeeploy import weights
 from xdeeploy.dialects import kernel
@@ -35,7 +35,7 @@ from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR, OUTPUT_ATTR, arg
 from xdeeploy.lowering.emit_c import CEmitter, prototype, weights_symbol
 from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.passes.dnn_tile import TileRecord
-from xdeeploy.passes.plan_memory import ARENA_ATTR
+from xdeeploy.passes.plan_memory import arena_of
 from xdeeploy.tools.arena_picture import write_svg
 from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import Stage, quiet
@@ -67,6 +67,12 @@ class Build:
     report: dict[str, object]
     tiling_records: list[TileRecord] = field(default_factory=list)
     """The tiling decisions with their solver times (not in report.json: not deterministic)."""
+
+    def kernel_names(self) -> str:
+        """The runtime kernels the network calls, for one-line reports."""
+        kernels = self.report.get("kernels", [])
+        assert isinstance(kernels, list)
+        return " ".join(str(k).removeprefix("xd_") for k in kernels)
 
 
 def lower(
@@ -248,12 +254,7 @@ def compile_module(
 
 
 def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:
-    arena = fn.attributes.get(ARENA_ATTR)
-    size = bound = 0
-    if isinstance(arena, DictionaryAttr):
-        s, b = arena.data["size"], arena.data["lower_bound"]
-        assert isinstance(s, IntegerAttr) and isinstance(b, IntegerAttr)
-        size, bound = s.value.data, b.value.data
+    size, bound = arena_of(fn)
     calls = [op for op in fn.walk() if isinstance(op, kernel.CallOp)]
     kernels = sorted({c.kernel for c in calls})
     return {

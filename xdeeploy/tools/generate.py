@@ -141,20 +141,14 @@ class Rv32Session:
     name = "rv32-virt"
 
     def __init__(self, model: onnx.ModelProto):
-        from xdsl.context import Context
-
-        from xdeeploy.lowering.generic_pipeline import lower_for_host
         from xdeeploy.platforms import load_platform
-        from xdeeploy.tools.build import compile_module
+        from xdeeploy.tools.build import compile_model
         from xdeeploy.tools.rv32 import Rv32Program
 
         platform = load_platform(self.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
-        module = import_model(model)
-        records = lower_for_host(Context(), module, platform.l1, platform.l2)
-        build = compile_module(
-            module, Path(self._tmp.name) / "build", tiling=records, l1=platform.l1
-        )
+        folder = Path(self._tmp.name) / "build"
+        build = compile_model(model, folder, l1=platform.l1, l2=platform.l2)
         self._program = Rv32Program(build)
         self._caches = _zero_caches(model)
         self.instructions: list[int] = []

@@ -10,14 +10,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from xdsl.context import Context
 
 from xdeeploy.errors import DeeployError
-from xdeeploy.lowering.generic_pipeline import lower_for_host
-from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_module
+from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_model
 from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import stage_reporter
-from xdeeploy.tools.typed_import import import_typed
 
 
 class HostLibrary:
@@ -61,10 +58,7 @@ def build_and_load(
     types its networks) with the host gcc and loads it; `l1` > 0 tiles it for an L1
     scratchpad of that many bytes."""
     stage = stage_reporter()
-    with stage("importing and lowering the model"):
-        module = import_typed(model, input_types or {})
-        records = lower_for_host(Context(), module, l1, l2)
-    build = compile_module(module, folder, stage, records, l1)
+    build = compile_model(model, folder, stage, l1=l1, input_types=input_types, l2=l2)
     return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
@@ -89,7 +83,5 @@ class GenericEngine:
                 l1=options.l1,
                 l2=options.l2,
             )
-            kernels = library.build.report.get("kernels", [])
-            assert isinstance(kernels, list)
-            self.used = " ".join(k.removeprefix("xd_") for k in kernels)
+            self.used = library.build.kernel_names()
             return library.run(inputs)

@@ -22,21 +22,19 @@ from typing import Any
 
 import numpy as np
 import onnx
-from xdsl.context import Context
 
 from xdeeploy.errors import DeeployError
-from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.tools.build import (
+    C_NAMES,
     ENTRY,
     PREFIX,
     Build,
     Port,
     _gcc,  # pyright: ignore[reportPrivateUsage]
-    compile_module,
+    compile_model,
     runtime_objects,
 )
 from xdeeploy.tools.progress import stage_reporter
-from xdeeploy.tools.typed_import import import_typed
 
 CC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-system-riscv32"
@@ -53,11 +51,9 @@ LDFLAGS = [
 ]
 TIMEOUT_S = 600
 
-_C_TYPES = {"float32": "float", "bool": "uint8_t"}
-
 
 def _ctype(dtype: np.dtype) -> str:
-    return _C_TYPES.get(dtype.name, f"{dtype.name}_t")
+    return C_NAMES[dtype.name]
 
 
 def _harness(inputs: list[Port], outputs: list[Port]) -> str:
@@ -203,14 +199,11 @@ class Rv32Engine:
     ) -> list[np.ndarray]:
         stage = stage_reporter()
         with tempfile.TemporaryDirectory(prefix="xdeeploy-rv32-") as tmp:
-            with stage("importing and lowering the model"):
-                module = import_typed(model, options.input_types)
-                records = lower_for_host(Context(), module, options.l1, options.l2)
-            build = compile_module(module, Path(tmp) / "build", stage, records, options.l1)
+            build = compile_model(
+                model, Path(tmp) / "build", stage, l1=options.l1,
+                input_types=options.input_types, l2=options.l2,
+            )  # fmt: skip
             with stage("cross-compiling and running on QEMU"):
                 run = run_build(build, inputs)
-        kernels = build.report.get("kernels", [])
-        assert isinstance(kernels, list)
-        names = " ".join(k.removeprefix("xd_") for k in kernels)
-        self.used = f"{names}; {run.instructions} instructions"
+        self.used = f"{build.kernel_names()}; {run.instructions} instructions"
         return run.outputs

@@ -13,25 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr
 
 from xdeeploy.passes.dnn_tile import TileRecord
-
-L1_ARENA_ATTR = "kernel.l1_arena"
-
-
-def _arena(fn: func.FuncOp, attr: str) -> tuple[int, int]:
-    arena = fn.attributes.get(attr)
-    if not isinstance(arena, DictionaryAttr):
-        return 0, 0
-    size, bound = arena.data["size"], arena.data["lower_bound"]
-    assert isinstance(size, IntegerAttr) and isinstance(bound, IntegerAttr)
-    return size.value.data, bound.value.data
+from xdeeploy.passes.plan_memory import L1_ARENA_ATTR, arena_of
 
 
 def tiling_section(records: Sequence[TileRecord], fn: func.FuncOp, l1: int) -> dict[str, Any]:
     """The deterministic part of the report, for report.json."""
-    l1_peak, l1_bound = _arena(fn, L1_ARENA_ATTR)
+    l1_peak, l1_bound = arena_of(fn, L1_ARENA_ATTR)
     layers = []
     for r in records:
         s = r.solution
