@@ -96,6 +96,12 @@ def _dnn_annotate_memory() -> type[ModulePass]:
     return DnnAnnotateMemory
 
 
+def _cluster_parallelize() -> type[ModulePass]:
+    from xdeeploy.passes.cluster_parallelize import ClusterParallelize
+
+    return ClusterParallelize
+
+
 def _cluster() -> Dialect:
     from xdeeploy.dialects.cluster import CLUSTER
 
@@ -118,6 +124,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dma-double-buffer": _dma_double_buffer,
     "convert-dnn-to-kernel": _convert_dnn_to_kernel,
     "plan-memory": _plan_memory,
+    "cluster-parallelize": _cluster_parallelize,
     "generic-pipeline": _generic_pipeline,
 }
 TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}

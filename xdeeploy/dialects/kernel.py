@@ -80,6 +80,7 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_unary_f32": _sig("enum in:f32 out:f32 i32 f32 f32"),
     "xd_cast": _sig("in enum out enum i32"),
     "xd_matmul_f32": _sig("in:f32 in:f32 out:f32 i32 i32 i32 i32 i32[] i32[] i32[]"),
+    "xd_gemv_f32": _sig("in:f32 in:f32 out:f32 i32 i32 i32"),
     "xd_gemm_f32": _sig("in:f32 in:f32 in:f32? out:f32 i32 i32 i32 i32 i32 f32 f32 i32 i32"),
     "xd_conv2d_f32": _sig(
         "in:f32 in:f32 in:f32? out:f32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 "
@@ -104,6 +105,7 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
         "in enum in enum in enum out enum i32 i32[] i32[] i32[] i32[] i32 i32 i32"
     ),
     "xd_matmul_int": _sig("in enum in enum out enum i32 i32 i32 i32 i32[] i32[] i32[]"),
+    "xd_gemv_int": _sig("in enum in enum out enum i32 i32 i32"),
     "xd_gemm_int": _sig("in enum in enum in? enum out enum i32 i32 i32 i32 i32 i32 i32 i32 i32"),
     "xd_conv2d_int": _sig("in enum in enum in? enum out enum " + " ".join(["i32"] * 16)),
     "xd_maxpool2d_int": _sig("in out enum " + " ".join(["i32"] * 13)),

@@ -47,7 +47,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
-from xdeeploy.dialects import dma, dnn, kernel
+from xdeeploy.dialects import cluster, dma, dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.lowering.convert_dnn_to_kernel import OUTPUT_ATTR
@@ -236,6 +236,9 @@ class CEmitter:
     symbols: set[str] = field(default_factory=set)
     arenas: set[str] = field(default_factory=set)
     const_values: set[SSAValue] = field(default_factory=set)
+    outlined: list[str] = field(default_factory=list)
+    """Fork bodies made functions, waiting to be printed before the function using them."""
+    forks: int = 0
 
     def line(self, text: str = "", indent: int = 0) -> None:
         self.out.write("    " * indent + text + "\n")
@@ -246,6 +249,8 @@ class CEmitter:
         headers = ["<math.h>", "<stddef.h>", "<stdint.h>", '"xd_kernels.h"']
         if any(isinstance(op, dma.StartOp | dma.WaitOp) for op in module.walk()):
             headers.append('"xd_dma.h"')
+        if any(isinstance(op, cluster.ForkOp) for op in module.walk()):
+            headers.append('"xd_cluster.h"')
         for header in headers:
             self.line(f"#include {header}")
         self.line()
@@ -275,7 +280,7 @@ class CEmitter:
         allowed = (
             func.FuncOp, func.ReturnOp, memref.GlobalOp, memref.GetGlobalOp, kernel.CallOp,
             kernel.WeightsOp, scf.ForOp, scf.IfOp, scf.YieldOp, dma.StartOp, dma.WaitOp,
-            *VALUE_OPS,
+            cluster.ForkOp, cluster.JoinOp, cluster.BarrierOp, cluster.NumCoresOp, *VALUE_OPS,
         )  # fmt: skip
         for op in module.walk():
             if op is not module and not isinstance(op, allowed):
@@ -303,12 +308,17 @@ class CEmitter:
     def _function(self, fn: func.FuncOp) -> None:
         taken = C_KEYWORDS | self.symbols | {f"{self.prefix}_{fn.sym_name.data}"}
         names = Names(taken=set(taken))
-        self.line(prototype(fn, self.prefix, names) + " {")
+        head = prototype(fn, self.prefix, names) + " {"
         for k, arg in enumerate(fn.args):
             attrs = fn.arg_attrs.data[k].data if fn.arg_attrs else {}
             if OUTPUT_ATTR not in attrs:
                 self.const_values.add(arg)
-        for text in self._block(fn.body.block, names):
+        body = list(self._block(fn.body.block, names))
+        for text in self.outlined:
+            self.line(text)
+        self.outlined = []
+        self.line(head)
+        for text in body:
             self.line(text, 1)
         self.line("}")
 
@@ -411,6 +421,18 @@ class CEmitter:
                 u, symbol = unsigned_type(ty), UNSIGNED_OPS[type(op)]
                 yield (f"{self._declare(op.results[0], names)} = "
                        f"({scalar_type(ty)})(({u}){a} {symbol} ({u}){b});")  # fmt: skip
+            case cluster.ForkOp():
+                yield from self._fork(op, names)
+            case cluster.BarrierOp():
+                yield "xd_cluster_barrier();"
+            case cluster.NumCoresOp():
+                fork = op.parent_op()
+                while not isinstance(fork, cluster.ForkOp):
+                    assert fork is not None
+                    fork = fork.parent_op()
+                yield f"{self._declare(op.result, names)} = {fork.cores.value.data};"
+            case cluster.JoinOp():
+                return
             case dma.StartOp():
                 yield self._dma_start(op, names)
             case dma.WaitOp():
@@ -508,6 +530,50 @@ class CEmitter:
             yield f"{self._type_of(value)}{temp} = {self._value(value, names)};"
         for target, temp in temps:
             yield f"{target} = {temp};"
+
+    def _fork(self, op: cluster.ForkOp, names: Names) -> Iterator[str]:
+        """The region becomes `static void f(int32_t core, void *arg)`, the values it
+        uses from outside travel in a struct, and `xd_cluster_fork` runs it on every
+        core (each core needs a function to call: a region cannot be jumped into)."""
+        fn = names.fresh(f"{self.prefix}_fork{self.forks}")
+        self.forks += 1
+        self.symbols.add(fn)
+        captured: list[SSAValue] = []
+        for inner in op.body.walk():
+            for value in inner.operands:
+                if value in captured or const_int(value) is not None:
+                    continue
+                # IRNode.is_ancestor(x) is true for x itself: a block argument of the
+                # fork's own block is inside.
+                if not op.is_ancestor(value.owner):
+                    captured.append(value)
+        inner_names = Names(taken=set(C_KEYWORDS | self.symbols))
+        core = op.body.block.args[0]
+        fields = [f"{self._type_of(v)}{names.names[v]};" for v in captured]
+        text = [f"struct {fn}_ctx {{", *("    " + f for f in fields), "};", ""] if captured else []
+        text.append(f"static void {fn}({self._declare(core, inner_names)}, void *arg) {{")
+        text.append(f"    (void){inner_names.names[core]};")
+        if captured:
+            text.append(f"    const struct {fn}_ctx *ctx = (const struct {fn}_ctx *)arg;")
+        else:
+            text.append("    (void)arg;")
+        for v in captured:
+            outer = names.names[v]
+            local = inner_names.fresh(outer)
+            text.append(f"    {self._type_of(v)}{local} = ctx->{outer};")
+            inner_names.names[v] = local
+        text += ["    " + t for t in self._block(op.body.block, inner_names)]
+        text += ["}", ""]
+        self.outlined += text
+        cores = op.cores.value.data
+        if not captured:
+            yield f"xd_cluster_fork({cores}, {fn}, NULL);"
+            return
+        args = ", ".join(names.names[v] for v in captured)
+        yield "{"
+        yield f"    struct {fn}_ctx ctx = {{{args}}};"
+        yield f"    xd_cluster_fork({cores}, {fn}, &ctx);"
+        yield "}"
 
     def _dma_start(self, op: dma.StartOp, names: Names) -> str:
         """`xd_dma_start(dst, src, elem_size, rank, sizes, dst_strides, src_strides)`."""

@@ -1,7 +1,7 @@
 """`generic-pipeline`: from `dnn` to a module the `c` target prints, for the host:
 canonicalize, lower QDQ to integer ops, fuse requantization, tile for L1 (optional:
 then tiles move by double-buffered DMA and buffers get their memory level), bufferize,
-plan memory."""
+plan memory, and (option `cores`) split the kernel calls across the cluster's cores."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from xdeeploy.lowering.convert_dnn_to_kernel import ConvertDnnToKernel
+from xdeeploy.passes.cluster_parallelize import ClusterParallelize
 from xdeeploy.passes.dma_double_buffer import DmaDoubleBuffer
 from xdeeploy.passes.dnn_annotate_memory import DnnAnnotateMemory
 from xdeeploy.passes.dnn_canonicalize import DnnCanonicalize
@@ -25,19 +26,21 @@ from xdeeploy.passes.plan_memory import PlanMemory
 class GenericPipeline(ModulePass):
     """Option `l1-size`: tile every op for an L1 scratchpad of that many bytes
     (`dnn-tile`, then `dma-double-buffer` and `dnn-annotate-memory` with `l2-size`);
-    0 leaves the ops untiled, computing in place in main memory."""
+    0 leaves the ops untiled, computing in place in main memory. Option `cores`: the
+    kernel calls run split across that many cluster cores (`cluster-parallelize`)."""
 
     name = "generic-pipeline"
 
     l1_size: int = 0
     l2_size: int = 0
+    cores: int = 1
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower_for_host(ctx, op, self.l1_size, self.l2_size)
+        lower_for_host(ctx, op, self.l1_size, self.l2_size, self.cores)
 
 
 def lower_for_host(
-    ctx: Context, module: ModuleOp, l1_size: int = 0, l2_size: int = 0
+    ctx: Context, module: ModuleOp, l1_size: int = 0, l2_size: int = 0, cores: int = 1
 ) -> list[TileRecord]:
     """`generic-pipeline` on `module`; returns the tiling decisions for reports."""
     for p in INTEGER_PASSES:
@@ -48,6 +51,7 @@ def lower_for_host(
         DmaDoubleBuffer().apply(ctx, module)
         DnnAnnotateMemory(l2_size=l2_size).apply(ctx, module)
     PlanMemory().apply(ctx, module)
+    ClusterParallelize(cores=cores).apply(ctx, module)
     return records
 
 

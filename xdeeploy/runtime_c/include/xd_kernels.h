@@ -75,6 +75,12 @@ void xd_matmul_f32(const float *a, const float *b, float *out, int32_t m, int32_
                    int32_t n, int32_t batch_rank, const int32_t *batch_dims,
                    const int32_t *a_batch_strides, const int32_t *b_batch_strides);
 
+/* out (1 x n) = a (1 x k) @ b, b's k rows being b_row_stride elements apart: the columns
+ * [j0, j0 + n) of a wider matrix, as one core of the cluster computes them. Sums in
+ * xd_matmul_f32's order, so a split product is bit-exact with the whole. */
+void xd_gemv_f32(const float *a, const float *b, float *out, int32_t k, int32_t n,
+                 int32_t b_row_stride);
+
 /* out (m x n) = alpha * op(A) @ op(B) + beta * C, op = transpose when trans_* != 0.
  * A is stored k x m when trans_a (else m x k), B n x k when trans_b (else k x n).
  * C may be NULL; else C[i][j] = c[i * c_row_stride + j * c_col_stride]. */
@@ -179,6 +185,10 @@ void xd_matmul_int(const void *a, xd_type a_type, const void *b, xd_type b_type,
                    xd_type out_type, int32_t m, int32_t k, int32_t n, int32_t batch_rank,
                    const int32_t *batch_dims, const int32_t *a_batch_strides,
                    const int32_t *b_batch_strides);
+
+/* Integer xd_gemv_f32: out (1 x n) = a (1 x k) @ b with b's rows b_row_stride apart. */
+void xd_gemv_int(const void *a, xd_type a_type, const void *b, xd_type b_type, void *out,
+                 xd_type out_type, int32_t k, int32_t n, int32_t b_row_stride);
 
 /* out = alpha * op(A) @ op(B) + beta * C with integer alpha and beta, layouts as
  * xd_gemm_f32; C may be NULL (its type is then ignored). */

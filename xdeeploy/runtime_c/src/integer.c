@@ -310,6 +310,12 @@ void xd_matmul_int(const void *a, xd_type a_type, const void *b, xd_type b_type,
     }
 }
 
+void xd_gemv_int(const void *a, xd_type a_type, const void *b, xd_type b_type, void *out,
+                 xd_type out_type, int32_t k, int32_t n, int32_t b_row_stride)
+{
+    matmul_int(a, a_type, 0, k, 1, b, b_type, 0, b_row_stride, 1, out, out_type, 0, 1, k, n);
+}
+
 void xd_gemm_int(const void *a, xd_type a_type, const void *b, xd_type b_type, const void *c,
                  xd_type c_type, void *out, xd_type out_type, int32_t m, int32_t k, int32_t n,
                  int32_t trans_a, int32_t trans_b, int32_t alpha, int32_t beta,

@@ -101,6 +101,12 @@ void xd_matmul_f32(const float *a, const float *b, float *out, int32_t m, int32_
     }
 }
 
+void xd_gemv_f32(const float *a, const float *b, float *out, int32_t k, int32_t n,
+                 int32_t b_row_stride)
+{
+    matmul_strided(a, k, 1, b, b_row_stride, 1, out, 1, k, n);
+}
+
 void xd_gemm_f32(const float *a, const float *b, const float *c, float *out, int32_t m,
                  int32_t k, int32_t n, int32_t trans_a, int32_t trans_b, float alpha,
                  float beta, int32_t c_row_stride, int32_t c_col_stride)
