@@ -385,6 +385,14 @@ def xd_matmul_f32(m: Memory, a: Array, b: Array, out: Array, rows: int, k: int, 
 
 
 @_kernel
+def xd_gemv_f32(m: Memory, a: Array, b: Array, out: Array, k: int, n: int,
+                b_row_stride: int) -> None:  # fmt: skip
+    lhs = m.at(a, [1, k], [k, 1], F32)
+    rhs = m.at(b, [k, n], [b_row_stride, 1], F32)
+    m.dense(out, [1, n], F32)[...] = ref.matmul(lhs, rhs)
+
+
+@_kernel
 def xd_gemm_f32(m: Memory, a: Array, b: Array, c: Array | None, out: Array, rows: int, k: int,
                 n: int, trans_a: int, trans_b: int, alpha: np.float32, beta: np.float32,
                 c_row_stride: int, c_col_stride: int) -> None:  # fmt: skip
@@ -635,6 +643,14 @@ def xd_matmul_int(m: Memory, a: Array, at: str, b: Array, bt: str, out: Array, o
     lhs = _load_int(m, a, at, [*d, rows, k], [*sa, k, 1])
     rhs = _load_int(m, b, bt, [*d, k, n], [*sb, n, 1])
     _store_int(m, out, ot, [*d, rows, n], iref.matmul(lhs, rhs))
+
+
+@_kernel
+def xd_gemv_int(m: Memory, a: Array, at: str, b: Array, bt: str, out: Array, ot: str, k: int,
+                n: int, b_row_stride: int) -> None:  # fmt: skip
+    lhs = _load_int(m, a, at, [1, k], [k, 1])
+    rhs = _load_int(m, b, bt, [k, n], [b_row_stride, 1])
+    _store_int(m, out, ot, [1, n], iref.matmul(lhs, rhs))
 
 
 @_kernel

@@ -209,21 +209,14 @@ def _platform(args: argparse.Namespace) -> Platform | None:
     the reference engines (interp, onnxruntime), which have no memory hierarchy."""
     if args.platform not in platform_names():
         return None
-    platform = load_platform(args.platform).with_overrides(args.l1, args.l2, args.cores)
-    if args.cores is not None and args.cores > 1:
-        # Say so rather than silently run on one core.
-        raise DeeployError(
-            f"--cores {args.cores}: generated code runs on one core for now "
-            "(cluster parallelism is not implemented yet); use --cores 1"
-        )
-    return platform
+    return load_platform(args.platform).with_overrides(args.l1, args.l2, args.cores)
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
     platform = _platform(args)
     if platform is None:
         return RunOptions(platform=args.platform)
-    return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2)
+    return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2, cores=platform.cores)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -355,7 +348,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from xdeeploy.tools.progress import stage_reporter
 
     platform = _platform(args)
-    l1, l2 = (platform.l1, platform.l2) if platform else (0, 0)
+    l1, l2, cores = (platform.l1, platform.l2, platform.cores) if platform else (0, 0, 1)
     model = load_model(args.model)
     types = _parse_overrides(args.input_type)
     if args.inputs:
@@ -368,6 +361,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         l2=l2,
         input_types=types,
         arena_picture=args.arenas,
+        cores=cores,
     )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")

@@ -37,6 +37,8 @@ class RunOptions:
     """Bytes of L1 the compiled platforms tile for (0: untiled)."""
     l2: int = 0
     """Bytes of L2 for activations and weights (weights beyond it go to L3; 0: no limit)."""
+    cores: int = 1
+    """Cluster cores the kernel calls are split across."""
 
 
 class EngineCannotRun(DeeployError):

@@ -53,12 +53,13 @@ def build_and_load(
     input_types: Mapping[str, InputType] | None = None,
     l1: int = 0,
     l2: int = 0,
+    cores: int = 1,
 ) -> HostLibrary:
     """Compiles `model` (typed from `input_types` when some are integers, as Deeploy
     types its networks) with the host gcc and loads it; `l1` > 0 tiles it for an L1
     scratchpad of that many bytes."""
     stage = stage_reporter()
-    build = compile_model(model, folder, stage, l1=l1, input_types=input_types, l2=l2)
+    build = compile_model(model, folder, stage, l1=l1, input_types=input_types, l2=l2, cores=cores)
     return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
@@ -82,6 +83,7 @@ class GenericEngine:
                 input_types=options.input_types,
                 l1=options.l1,
                 l2=options.l2,
+                cores=options.cores,
             )
             self.used = library.build.kernel_names()
             return library.run(inputs)
