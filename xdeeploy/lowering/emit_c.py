@@ -159,6 +159,10 @@ def const_int(value: SSAValue) -> int | None:
     return None
 
 
+_LAYER_WORK = (kernel.CallOp, cluster.ForkOp, scf.ForOp, dma.StartOp)
+"""Top-level ops that compute or move a layer's data (pointer arithmetic does not count)."""
+
+
 def _dead(op: Operation) -> bool:
     """A side-effect-free op whose results only dead ops read: printed, it would leave
     an unused C variable."""
@@ -236,6 +240,9 @@ class CEmitter:
     symbols: set[str] = field(default_factory=set)
     arenas: set[str] = field(default_factory=set)
     const_values: set[SSAValue] = field(default_factory=set)
+    layers: list[str] = field(default_factory=list)
+    """The nodes in the order their `XD_LAYER_MARK()`s run (one mark before each, one after
+    the last): a profiler that snapshots counters at every mark gets each layer's cost."""
     outlined: list[str] = field(default_factory=list)
     """Fork bodies made functions, waiting to be printed before the function using them."""
     forks: int = 0
@@ -254,6 +261,9 @@ class CEmitter:
         for header in headers:
             self.line(f"#include {header}")
         self.line()
+        self.line("#ifndef XD_LAYER_MARK /* a profiling build defines it to snapshot counters */")
+        self.line("#define XD_LAYER_MARK() ((void)0)")
+        self.line("#endif")
         if any(isinstance(op, memref.GlobalOp) and is_l1(op.type) for op in module.ops):
             self.line("#ifndef XD_L1_SECTION /* where the L1 arena goes: a platform defines it */")
             self.line("#define XD_L1_SECTION")
@@ -313,7 +323,7 @@ class CEmitter:
             attrs = fn.arg_attrs.data[k].data if fn.arg_attrs else {}
             if OUTPUT_ATTR not in attrs:
                 self.const_values.add(arg)
-        body = list(self._block(fn.body.block, names))
+        body = list(self._layers(fn.body.block, names))
         for text in self.outlined:
             self.line(text)
         self.outlined = []
@@ -321,6 +331,21 @@ class CEmitter:
         for text in body:
             self.line(text, 1)
         self.line("}")
+
+    def _layers(self, block: Block, names: Names) -> Iterator[str]:
+        """A function body with `XD_LAYER_MARK();` where the node computed changes."""
+        current: str | None = None
+        for op in block.ops:
+            if isinstance(op, _LAYER_WORK) and dnn.NODE_ATTR in op.attributes:
+                node = dnn.node_name(op)
+                if node != current:
+                    yield "XD_LAYER_MARK();"
+                    self.layers.append(node)
+                    current = node
+            if isinstance(op, func.ReturnOp) and current is not None:
+                yield "XD_LAYER_MARK();"
+            if not _dead(op):
+                yield from self._op(op, names)
 
     def _block(self, block: Block, names: Names) -> Iterator[str]:
         for op in block.ops:

@@ -80,9 +80,10 @@ def lower(
     l1: int = 0,
     input_types: Mapping[str, InputType] | None = None,
     l2: int = 0,
+    cores: int = 1,
 ) -> tuple[ModuleOp, list[TileRecord]]:
     module = import_typed(model, input_types or {})
-    records = lower_for_host(Context(), module, l1, l2)
+    records = lower_for_host(Context(), module, l1, l2, cores)
     return module, records
 
 
@@ -199,12 +200,14 @@ def compile_model(
     input_types: Mapping[str, InputType] | None = None,
     l2: int = 0,
     arena_picture: bool = False,
+    cores: int = 1,
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
     integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
-    adds arenas.svg (time x address of every planned buffer)."""
+    adds arenas.svg (time x address of every planned buffer); `cores` > 1 splits the
+    kernel calls across that many cluster cores."""
     with stage("importing and lowering the model"):
-        module, records = lower(model, l1, input_types, l2)
+        module, records = lower(model, l1, input_types, l2, cores)
     return compile_module(module, build_dir, stage, records, l1, arena_picture)
 
 
@@ -228,7 +231,8 @@ def compile_module(
     try:
         with stage("emitting C"):
             text = io.StringIO()
-            CEmitter(text, PREFIX).emit_module(module)
+            emitter = CEmitter(text, PREFIX)
+            emitter.emit_module(module)
             (staging / "network.c").write_text(text.getvalue())
             (staging / "network.h").write_text(_header(fn, inputs, outputs))
         with stage("writing the weights"):
@@ -238,6 +242,7 @@ def compile_module(
             shutil.copytree(src, staging / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
         (staging / "Makefile").write_text(MAKEFILE.format(cflags=" ".join(CFLAGS)))
         report = _report(fn, blob)
+        report["layers"] = emitter.layers
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
         if l1:
             report["tiling"] = tiling_section(tiling, fn, l1)

@@ -2,7 +2,8 @@
 // core id, printed before the function that forks; the values the region uses from
 // outside (buffers, a loop index) travel in a struct, and xd_cluster_fork runs the
 // function on every core and returns when all are done. cluster.barrier is a call,
-// cluster.num_cores the fork's core count.
+// cluster.num_cores the fork's core count. XD_LAYER_MARK() (nothing unless a profiling
+// build defines it) runs where the node computed changes, and after the last.
 // RUN: deeploy-opt %s -t c | filecheck %s
 
 func.func @halves(%x: memref<2x64xf32> {dnn.name = "x"}, %y: memref<2x64xf32> {dnn.name = "y", dnn.output}) {
@@ -62,4 +63,19 @@ func.func @halves(%x: memref<2x64xf32> {dnn.name = "x"}, %y: memref<2x64xf32> {d
 // CHECK-NEXT:          }
 // CHECK-NEXT:      }
 // CHECK-NEXT:      xd_cluster_fork(8, xd_fork1, NULL);
+// CHECK-NEXT:  }
+
+func.func @layers(%x: memref<512xf32> {dnn.name = "x"}, %y: memref<512xf32> {dnn.name = "y", dnn.output}) {
+  kernel.call @xd_unary_f32(XD_EXP, %x, %y, 512 : i32, 0.0 : f32, 0.0 : f32) {dnn.node = "exp"} : memref<512xf32>, memref<512xf32>
+  kernel.call @xd_unary_f32(XD_NEG, %y, %y, 512 : i32, 0.0 : f32, 0.0 : f32) {dnn.node = "exp"} : memref<512xf32>, memref<512xf32>
+  kernel.call @xd_unary_f32(XD_RELU, %y, %y, 512 : i32, 0.0 : f32, 0.0 : f32) {dnn.node = "relu"} : memref<512xf32>, memref<512xf32>
+  func.return
+}
+// CHECK-LABEL: void xd_layers(const float *x, float *y) {
+// CHECK-NEXT:      XD_LAYER_MARK();
+// CHECK-NEXT:      xd_unary_f32(XD_EXP, x, y, 512, 0.0f, 0.0f);
+// CHECK-NEXT:      xd_unary_f32(XD_NEG, y, y, 512, 0.0f, 0.0f);
+// CHECK-NEXT:      XD_LAYER_MARK();
+// CHECK-NEXT:      xd_unary_f32(XD_RELU, y, y, 512, 0.0f, 0.0f);
+// CHECK-NEXT:      XD_LAYER_MARK();
 // CHECK-NEXT:  }

@@ -97,6 +97,9 @@ func.func @prefetch(%x: memref<4x16xf32> {dnn.name = "x"}, %y: memref<4x16xf32> 
 // CHECK:      #include "xd_kernels.h"
 // CHECK-NEXT: #include "xd_dma.h"
 // CHECK-EMPTY:
+// CHECK-NEXT: #ifndef XD_LAYER_MARK
+// CHECK-NEXT: #define XD_LAYER_MARK() ((void)0)
+// CHECK-NEXT: #endif
 // CHECK-NEXT: #ifndef XD_L1_SECTION
 // CHECK-NEXT: #define XD_L1_SECTION
 // CHECK-NEXT: #endif
