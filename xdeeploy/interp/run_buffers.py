@@ -8,7 +8,9 @@ an output the function never writes shows.
 Tiled modules run too: `scf` loops and index arithmetic (xDSL's interpreters, with
 32-bit indices as the C target prints them), `memref.subview` windows (`loops.py`) and
 `dma` transfers, checked as `interp/dma.py` describes; a transfer never waited for, or
-a kernel call racing a transfer in flight, is an error.
+a kernel call racing a transfer in flight, is an error. `cluster.fork` regions run
+their cores in a shuffled order, with overlapping writes between cores reported
+(`interp/cluster.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from xdsl.interpreters.scf import ScfFunctions
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.interp.buffers import BufferFunctions, fresh
+from xdeeploy.interp.cluster import ClusterFunctions, CoreWriteGuard
 from xdeeploy.interp.dma import DmaFunctions, InFlightGuard, check_all_waited
 from xdeeploy.interp.loops import LoopFunctions
 from xdeeploy.interp.run import entry_function
@@ -78,7 +81,9 @@ def run_buffers(
             if alias is not None:
                 args[alias] = args[k] = np.array(args[alias], order="C")  # writable
     dma = DmaFunctions()
-    interpreter = Interpreter(module, index_bitwidth=32, listeners=(InFlightGuard(dma),))
+    cluster = ClusterFunctions()
+    listeners = (InFlightGuard(dma), CoreWriteGuard(cluster, dma))
+    interpreter = Interpreter(module, index_bitwidth=32, listeners=listeners)
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(ArithFunctions())
     # Both implement arith.constant (alike for scalars): keep the buffer level's own.
@@ -86,6 +91,7 @@ def run_buffers(
     interpreter.register_implementations(ScfFunctions())
     interpreter.register_implementations(LoopFunctions())
     interpreter.register_implementations(dma)
+    interpreter.register_implementations(cluster)
     interpreter.call_op(name, tuple(args))
     check_all_waited(dma)
     return args[n_in:]
