@@ -47,3 +47,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
     echo "$want" > "$stamp"
 fi
+
+# Our QEMU plugin counting the instructions of each hart (rv32-virt with --cores > 1):
+# rebuilt when its source changed; without QEMU or gcc the counts are simply absent.
+plugin=.venv/lib/xdeeploy/libxd_count.so
+if command -v gcc >/dev/null && command -v qemu-system-riscv32 >/dev/null; then
+    if [ ! -f "$plugin" ] || [ scripts/xd_count_plugin.c -nt "$plugin" ]; then
+        mkdir -p "$(dirname "$plugin")"
+        gcc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC scripts/xd_count_plugin.c -o "$plugin"
+    fi
+else
+    echo "warning: no gcc or qemu-system-riscv32: per-hart instruction counts unavailable" >&2
+fi

@@ -185,7 +185,7 @@ all: libnetwork.a libnetwork.so
 libnetwork.a: $(OBJ)
 \t$(AR) rcs $@ $^
 libnetwork.so: $(OBJ)
-\t$(CC) -shared -o $@ $^ -lm
+\t$(CC) -shared -pthread -o $@ $^ -lm
 clean:
 \trm -f $(OBJ) libnetwork.a libnetwork.so
 .PHONY: all clean
@@ -337,8 +337,8 @@ def build_shared_library(
     with stage("compiling C with gcc"):
         objects = runtime_objects(folder / "runtime", flags)
         _gcc(
-            ["gcc", *flags, "-fPIC", "-shared", "-Iruntime/include", "network.c", "weights.S",
-             *map(str, objects), "-o", lib.name, "-lm"],
+            ["gcc", *flags, "-fPIC", "-shared", "-pthread", "-Iruntime/include", "network.c",
+             "weights.S", *map(str, objects), "-o", lib.name, "-lm"],
             folder,
         )  # fmt: skip
     return lib

@@ -148,8 +148,8 @@ class Rv32Session:
         platform = load_platform(self.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
         folder = Path(self._tmp.name) / "build"
-        build = compile_model(model, folder, l1=platform.l1, l2=platform.l2)
-        self._program = Rv32Program(build)
+        build = compile_model(model, folder, l1=platform.l1, l2=platform.l2, cores=platform.cores)
+        self._program = Rv32Program(build, cores=platform.cores)
         self._caches = _zero_caches(model)
         self.instructions: list[int] = []
 

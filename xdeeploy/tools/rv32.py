@@ -9,6 +9,13 @@ count it prints is a deterministic cost.
 
 Floats are bit-exact with the host: the runtime uses no libm transcendental function
 and `-ffp-contract=off` keeps gcc from fusing multiply-adds (RV32F has fmadd.s).
+
+With N cores, QEMU starts N harts (`-smp N`), all at the start of RAM, where
+`runtime/rv32/start.S` is linked first (ahead of picolibc's crt0, hence
+`-nostartfiles`): hart 0 goes on to crt0 and main, the others sleep until a fork wakes
+them. When the set-up script has built our TCG plugin (`scripts/xd_count_plugin.c`),
+each run also counts the instructions of every hart, and a profiling build
+(`profile=True`: `XD_LAYER_MARK()` calls `xd_cluster_mark`) snapshots them per layer.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +45,13 @@ from xdeeploy.tools.progress import stage_reporter
 
 CC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-system-riscv32"
-CFLAGS = ["-march=rv32imafc", "-mabi=ilp32f", "-std=c99", "-O2", "-ffp-contract=off",
-          "-Wall", "-Wextra", "-Werror", "--specs=picolibc.specs"]  # fmt: skip
+ARCH = ["-march=rv32imafc", "-mabi=ilp32f"]
+CFLAGS = [*ARCH, "-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror",
+          "--specs=picolibc.specs"]  # fmt: skip
+PICOLIBC = Path("/usr/lib/picolibc/riscv64-unknown-elf/lib")
 LDFLAGS = [
     "--oslib=semihost",
-    "--crt0=semihost",
+    "-nostartfiles",  # start.S, then picolibc's semihosting crt0, in that order
     # QEMU virt: 128 MiB of RAM at 0x80000000; code and constants first, data after.
     "-Wl,--defsym=__flash=0x80000000",
     "-Wl,--defsym=__flash_size=0x3000000",
@@ -50,6 +59,32 @@ LDFLAGS = [
     "-Wl,--defsym=__ram_size=0x5000000",
 ]
 TIMEOUT_S = 600
+PLUGIN = Path(__file__).resolve().parents[2] / ".venv" / "lib" / "xdeeploy" / "libxd_count.so"
+"""Built by scripts/setup.sh from scripts/xd_count_plugin.c (absent: no per-hart counts)."""
+
+
+def crt0() -> Path:
+    """picolibc's semihosting crt0 for our multilib."""
+    out = subprocess.run([CC, *ARCH, "-print-multi-directory"], capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    return PICOLIBC / out.stdout.strip() / "crt0-semihost.o"
+
+
+def link_command(sources: list[str], output: str, harts: int, extra: list[str]) -> list[str]:
+    """The cross gcc command building an ELF for `harts` harts from C and asm sources."""
+    return [CC, *CFLAGS, *LDFLAGS, f"-DXD_HARTS={harts}", *extra, "-Iruntime/include",
+            "runtime/rv32/start.S", str(crt0()), *sources, "-o", output]  # fmt: skip
+
+
+def qemu_command(elf: str, harts: int, counts: Path | None, mark: int | None) -> list[str]:
+    """QEMU virt with `harts` harts, semihosting, deterministic instruction counting, and
+    our counting plugin when `counts` is given."""
+    cmd = [QEMU, "-machine", "virt", "-smp", str(harts), "-bios", "none", "-nographic",
+           "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]  # fmt: skip
+    if counts is not None:
+        args = f"{PLUGIN},out={counts}" + (f",mark={mark:#x}" if mark is not None else "")
+        cmd += ["-plugin", args]
+    return [*cmd, "-kernel", elf]
 
 
 def _ctype(dtype: np.dtype) -> str:
@@ -127,18 +162,41 @@ def _why(result: subprocess.CompletedProcess[str]) -> str:
 class Rv32Run:
     outputs: list[np.ndarray]
     instructions: int
+    """rdinstret around the network call on hart 0 (QEMU's icount: all harts' time)."""
+    per_hart: list[int] = field(default_factory=list)
+    """Instructions each hart executed in the whole run (the plugin; empty without it)."""
+    marks: list[list[int]] = field(default_factory=list)
+    """Per-hart counts at every XD_LAYER_MARK of a profiling build."""
+
+
+def _read_counts(path: Path, harts: int) -> tuple[list[int], list[list[int]]]:
+    totals: list[int] = []
+    marks: list[list[int]] = []
+    for line in path.read_text().splitlines():
+        what, *values = line.split()
+        row = [int(v) for v in values[:harts]]
+        if what == "mark":
+            marks.append(row)
+        elif what == "total":
+            totals = row
+    return totals, marks
 
 
 class Rv32Program:
-    """BUILD_DIR cross-compiled once with the harness; `run` executes it on QEMU."""
+    """BUILD_DIR cross-compiled once with the harness for `cores` harts; `run` executes
+    it on QEMU. With `profile`, the layer marks call the plugin's marker."""
 
-    def __init__(self, build: Build):
+    def __init__(self, build: Build, cores: int = 1, profile: bool = False):
         self.build = build
+        self.cores = cores
         folder = build.folder
         (folder / "harness.c").write_text(_harness(build.inputs, build.outputs))
-        objects = runtime_objects(folder / "runtime", CFLAGS, cc=CC, pic=False)
-        _gcc([CC, *CFLAGS, *LDFLAGS, "-Iruntime/include", "network.c", "weights.S",
-              "harness.c", *map(str, objects), "-o", "network.elf"], folder)  # fmt: skip
+        objects = runtime_objects(folder / "runtime", [*CFLAGS, f"-DXD_HARTS={cores}"], cc=CC,
+                                  pic=False)  # fmt: skip
+        extra = ["-DXD_LAYER_MARK()=xd_cluster_mark()"] if profile else []
+        sources = ["network.c", "weights.S", "harness.c", *map(str, objects)]
+        _gcc(link_command(sources, "network.elf", cores, extra), folder)
+        self.mark = _symbol(folder / "network.elf", "xd_cluster_mark") if profile else None
 
     def run(self, inputs: list[np.ndarray]) -> Rv32Run:
         folder, ins = self.build.folder, self.build.inputs
@@ -153,8 +211,10 @@ class Rv32Program:
             (folder / f"input_{k}.bin").write_bytes(data.tobytes())
         out = folder / "outputs.bin"
         out.unlink(missing_ok=True)
-        cmd = [QEMU, "-machine", "virt", "-bios", "none", "-nographic", "-icount", "shift=0",
-               "-semihosting-config", "enable=on,target=native", "-kernel", "network.elf"]  # fmt: skip
+        counts = folder / "counts.txt" if PLUGIN.is_file() else None
+        if counts is not None:
+            counts.unlink(missing_ok=True)
+        cmd = qemu_command("network.elf", self.cores, counts, self.mark)
         try:
             result = subprocess.run(
                 cmd, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S,
@@ -176,7 +236,21 @@ class Rv32Program:
             outputs.append(data.reshape(port.shape).copy())
             offset += n
         match = re.search(r"instructions: (\d+)", result.stdout + result.stderr)
-        return Rv32Run(outputs, int(match.group(1)) if match else -1)
+        per_hart, marks = [], []
+        if counts is not None and counts.is_file():
+            per_hart, marks = _read_counts(counts, self.cores)
+        return Rv32Run(outputs, int(match.group(1)) if match else -1, per_hart, marks)
+
+
+def _symbol(elf: Path, name: str) -> int:
+    """The address of `name` in `elf` (nm)."""
+    out = subprocess.run(["riscv64-unknown-elf-nm", str(elf)], capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16)
+    raise DeeployError(f"{elf.name} has no symbol {name}")
 
 
 def run_build(build: Build, inputs: list[np.ndarray]) -> Rv32Run:
@@ -201,9 +275,18 @@ class Rv32Engine:
         with tempfile.TemporaryDirectory(prefix="xdeeploy-rv32-") as tmp:
             build = compile_model(
                 model, Path(tmp) / "build", stage, l1=options.l1,
-                input_types=options.input_types, l2=options.l2,
+                input_types=options.input_types, l2=options.l2, cores=options.cores,
             )  # fmt: skip
             with stage("cross-compiling and running on QEMU"):
-                run = run_build(build, inputs)
-        self.used = f"{build.kernel_names()}; {run.instructions} instructions"
+                run = Rv32Program(build, options.cores).run(inputs)
+        self.used = f"{build.kernel_names()}; {_count_text(run)}"
         return run.outputs
+
+
+def _count_text(run: Rv32Run) -> str:
+    """`N instructions`, and with several harts the busiest one's share (the plugin's)."""
+    if len(run.per_hart) > 1:
+        busiest = max(run.per_hart)
+        return (f"{sum(run.per_hart)} instructions on {len(run.per_hart)} harts, "
+                f"busiest {busiest}")  # fmt: skip
+    return f"{run.instructions} instructions"
