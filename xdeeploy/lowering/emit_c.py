@@ -242,7 +242,8 @@ class CEmitter:
     const_values: set[SSAValue] = field(default_factory=set)
     layers: list[str] = field(default_factory=list)
     """The nodes in the order their `XD_LAYER_MARK()`s run (one mark before each, one after
-    the last): a profiler that snapshots counters at every mark gets each layer's cost."""
+    the last): a profiler that snapshots counters at every mark (`-DXD_PROFILE`) gets
+    each layer's cost."""
     outlined: list[str] = field(default_factory=list)
     """Fork bodies made functions, waiting to be printed before the function using them."""
     forks: int = 0
@@ -261,7 +262,10 @@ class CEmitter:
         for header in headers:
             self.line(f"#include {header}")
         self.line()
-        self.line("#ifndef XD_LAYER_MARK /* a profiling build defines it to snapshot counters */")
+        self.line("#ifdef XD_PROFILE /* a profiler snapshots its counters at every layer */")
+        self.line('#include "xd_cluster.h"')
+        self.line("#define XD_LAYER_MARK() xd_cluster_mark()")
+        self.line("#else")
         self.line("#define XD_LAYER_MARK() ((void)0)")
         self.line("#endif")
         if any(isinstance(op, memref.GlobalOp) and is_l1(op.type) for op in module.ops):

@@ -314,6 +314,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--check", action="store_true", help="compare logits with the reference at every step"
     )
+    p.add_argument("--cores", type=int, metavar="N", help="rv32-virt: harts to run on (default: 8)")
     p.set_defaults(func=_cmd_generate)
 
 
@@ -322,7 +323,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise DeeployError("--steps must be at least 1")
-    return generate(load_model(args.model), args.platform, args.steps, args.prompt, args.check)
+    if args.cores is not None and args.platform != "rv32-virt":
+        raise DeeployError(f"--cores is for --platform rv32-virt, not {args.platform}")
+    model = load_model(args.model)
+    return generate(model, args.platform, args.steps, args.prompt, args.check, cores=args.cores)
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -140,23 +140,28 @@ class Rv32Session:
 
     name = "rv32-virt"
 
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, model: onnx.ModelProto, cores: int | None = None):
         from xdeeploy.platforms import load_platform
         from xdeeploy.tools.build import compile_model
         from xdeeploy.tools.rv32 import Rv32Program
 
-        platform = load_platform(self.name)
+        platform = load_platform(self.name).with_overrides(cores=cores)
         self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
         folder = Path(self._tmp.name) / "build"
         build = compile_model(model, folder, l1=platform.l1, l2=platform.l2, cores=platform.cores)
-        self._program = Rv32Program(build, cores=platform.cores)
+        self.cores = platform.cores
+        self._program = Rv32Program(build, cores=self.cores, profile=True)
         self._caches = _zero_caches(model)
         self.instructions: list[int] = []
+        """Per step: the busiest hart's instructions in the network (its time)."""
+        self.all_harts: list[int] = []
 
     def step(self, token: int, pos: int) -> np.ndarray:
         run = self._program.run([*_feeds(token, pos), *self._caches])
         logits, *self._caches = run.outputs
-        self.instructions.append(run.instructions)
+        per_hart = run.network_per_hart
+        self.instructions.append(max(per_hart))
+        self.all_harts.append(sum(per_hart))
         return logits
 
 
@@ -199,6 +204,7 @@ def generate(
     prompt: str | None,
     check: bool,
     out: object = None,
+    cores: int | None = None,
 ) -> int:
     # Looked up per call, not bound at import: callers (and pytest) may swap sys.stdout.
     out = out if out is not None else sys.stdout
@@ -217,7 +223,9 @@ def generate(
         raise DeeployError(
             f"{len(tokens)} prompt tokens + {steps} steps exceed the context of {context}"
         )
-    session: Session = SESSIONS[platform](model)
+    session: Session = (
+        Rv32Session(model, cores) if platform == Rv32Session.name else SESSIONS[platform](model)
+    )
     checker = None
     if check:
         # Quantized models: our interpreter, bit-exact against the C (float arithmetic
@@ -276,9 +284,15 @@ def generate(
     print(f"generate: {platform}: {calls} steps, {rate:.1f} tokens/s", file=out)  # type: ignore[call-overload]
     if isinstance(session, Rv32Session) and session.instructions:
         counts = session.instructions
+        harts = (
+            f"busiest of {session.cores} harts, all harts "
+            f"{sum(session.all_harts) / len(counts):.0f}"
+            if session.cores > 1
+            else "1 hart"
+        )
         print(
             f"generate: {platform}: {sum(counts) / len(counts):.0f} instructions/token "
-            f"(min {min(counts)}, max {max(counts)}; 1 hart, QEMU -icount shift=0)",
+            f"(min {min(counts)}, max {max(counts)}; {harts}; QEMU -icount shift=0)",
             file=out,  # type: ignore[call-overload]
         )
     if checker:

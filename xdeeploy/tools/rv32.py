@@ -15,7 +15,7 @@ With N cores, QEMU starts N harts (`-smp N`), all at the start of RAM, where
 `-nostartfiles`): hart 0 goes on to crt0 and main, the others sleep until a fork wakes
 them. When the set-up script has built our TCG plugin (`scripts/xd_count_plugin.c`),
 each run also counts the instructions of every hart, and a profiling build
-(`profile=True`: `XD_LAYER_MARK()` calls `xd_cluster_mark`) snapshots them per layer.
+(`profile=True`: `-DXD_PROFILE`, then `XD_LAYER_MARK()` calls `xd_cluster_mark`) snapshots them per layer.
 """
 
 from __future__ import annotations
@@ -168,6 +168,14 @@ class Rv32Run:
     marks: list[list[int]] = field(default_factory=list)
     """Per-hart counts at every XD_LAYER_MARK of a profiling build."""
 
+    @property
+    def network_per_hart(self) -> list[int]:
+        """Each hart's instructions between the network's first and last layer mark
+        (a profiling build with the plugin); else hart 0's rdinstret count."""
+        if len(self.marks) >= 2:
+            return [b - a for a, b in zip(self.marks[0], self.marks[-1], strict=True)]
+        return [self.instructions]
+
 
 def _read_counts(path: Path, harts: int) -> tuple[list[int], list[list[int]]]:
     totals: list[int] = []
@@ -193,7 +201,7 @@ class Rv32Program:
         (folder / "harness.c").write_text(_harness(build.inputs, build.outputs))
         objects = runtime_objects(folder / "runtime", [*CFLAGS, f"-DXD_HARTS={cores}"], cc=CC,
                                   pic=False)  # fmt: skip
-        extra = ["-DXD_LAYER_MARK()=xd_cluster_mark()"] if profile else []
+        extra = ["-DXD_PROFILE"] if profile else []
         sources = ["network.c", "weights.S", "harness.c", *map(str, objects)]
         _gcc(link_command(sources, "network.elf", cores, extra), folder)
         self.mark = _symbol(folder / "network.elf", "xd_cluster_mark") if profile else None

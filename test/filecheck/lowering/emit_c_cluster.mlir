@@ -3,7 +3,7 @@
 // outside (buffers, a loop index) travel in a struct, and xd_cluster_fork runs the
 // function on every core and returns when all are done. cluster.barrier is a call,
 // cluster.num_cores the fork's core count. XD_LAYER_MARK() (nothing unless a profiling
-// build defines it) runs where the node computed changes, and after the last.
+// build defines XD_PROFILE) runs where the node computed changes, and after the last.
 // RUN: deeploy-opt %s -t c | filecheck %s
 
 func.func @halves(%x: memref<2x64xf32> {dnn.name = "x"}, %y: memref<2x64xf32> {dnn.name = "y", dnn.output}) {

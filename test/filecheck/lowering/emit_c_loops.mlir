@@ -97,7 +97,10 @@ func.func @prefetch(%x: memref<4x16xf32> {dnn.name = "x"}, %y: memref<4x16xf32> 
 // CHECK:      #include "xd_kernels.h"
 // CHECK-NEXT: #include "xd_dma.h"
 // CHECK-EMPTY:
-// CHECK-NEXT: #ifndef XD_LAYER_MARK
+// CHECK-NEXT: #ifdef XD_PROFILE
+// CHECK-NEXT: #include "xd_cluster.h"
+// CHECK-NEXT: #define XD_LAYER_MARK() xd_cluster_mark()
+// CHECK-NEXT: #else
 // CHECK-NEXT: #define XD_LAYER_MARK() ((void)0)
 // CHECK-NEXT: #endif
 // CHECK-NEXT: #ifndef XD_L1_SECTION
