@@ -80,7 +80,7 @@ static void write_row(FILE *f, const char *what, const uint64_t *row)
     fputc('\n', f);
 }
 
-static void on_exit(qemu_plugin_id_t id, void *unused)
+static void on_atexit(qemu_plugin_id_t id, void *unused)
 {
     size_t s;
     FILE *f;
@@ -109,6 +109,6 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
             snprintf(out_path, sizeof out_path, "%s", argv[k] + 4);
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
-    qemu_plugin_register_atexit_cb(id, on_exit, NULL);
+    qemu_plugin_register_atexit_cb(id, on_atexit, NULL);
     return 0;
 }

@@ -149,6 +149,16 @@ RULES["xd_where_f32"] = _broadcast(4, (0, 1, 2), 3)
 RULES["xd_requant_shift"] = _broadcast(8, (0, 2, 4), 6)
 
 
+@rule("xd_strided_copy")
+def _strided_copy(args: list[Arg]) -> list[CoreSplit]:
+    """A transpose or an expand: the first non-unit output dim splits."""
+    x = args[0]
+    assert isinstance(x, SSAValue) and isinstance(x.type, MemRefType)
+    if numpy_dtype(x.type.element_type).itemsize != _int(args[2]):
+        return []
+    return _broadcast(3, (0,), 1)(args)
+
+
 # ------------------------------------------------------------------------------------ rows
 
 

@@ -295,6 +295,6 @@ def _count_text(run: Rv32Run) -> str:
     """`N instructions`, and with several harts the busiest one's share (the plugin's)."""
     if len(run.per_hart) > 1:
         busiest = max(run.per_hart)
-        return (f"{sum(run.per_hart)} instructions on {len(run.per_hart)} harts, "
-                f"busiest {busiest}")  # fmt: skip
+        return (f"{len(run.per_hart)} harts: busiest {busiest}, all {sum(run.per_hart)} "
+                "instructions")  # fmt: skip
     return f"{run.instructions} instructions"

@@ -100,7 +100,7 @@ func.func @tiles(%x: memref<4x256xf32>) {
   func.return
 }
 
-// Too little work for a fork (default min-work 256 elements): the call stays.
+// Too little work for a fork (default min-work 64 elements): the call stays.
 // WORK-LABEL: func.func @small
 // WORK-NOT:     cluster.fork
 // WORK:         kernel.call @xd_unary_f32(XD_RELU, %x, %y, 16 : i32

@@ -30,6 +30,9 @@ void xd_cluster_fork(int32_t cores, xd_core_fn fn, void *ctx);
  * (what each wrote before is visible to all after). Outside a fork it does nothing. */
 void xd_cluster_barrier(void);
 
+/* The cores of the fork running now (1 outside a fork). */
+int32_t xd_cluster_cores(void);
+
 /* Does nothing, in its own function that is never inlined: an instruction-counting
  * profiler (scripts/xd_count_plugin.c) snapshots every hart's count whenever it runs. */
 void xd_cluster_mark(void);

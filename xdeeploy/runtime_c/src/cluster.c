@@ -18,10 +18,9 @@ __attribute__((noinline)) void xd_cluster_mark(void)
 #include <stdio.h>
 #include <stdlib.h>
 
-#ifndef XD_HARTS /* the build passes -DXD_HARTS=N with qemu -smp N */
-#define XD_HARTS 1
-#endif
 #define XD_CLINT_MSIP ((volatile uint32_t *)0x2000000u)
+/* The high words of the harts' timer compare registers (mtimecmp, 64-bit). */
+#define XD_CLINT_MTIMECMP_HI ((volatile uint32_t *)0x2004004u)
 #define XD_MIP_MSIP 8u
 
 static xd_core_fn job_fn;
@@ -65,6 +64,26 @@ void xd_rv32_worker(uint32_t hart)
         XD_CLINT_MSIP[0] = 1;
 }
 
+/* The harts QEMU started (-smp), counted at the first fork: a fork waiting for a hart
+ * that does not exist would sleep forever. QEMU's CLINT ignores writes to the timer
+ * compare register of a hart it does not have and reads it as 0; all ones in the high
+ * word is also what leaves a hart's timer interrupt off. */
+static int32_t harts_present(void)
+{
+    static int32_t harts;
+
+    if (harts == 0) {
+        harts = 1;
+        while (harts < XD_MAX_CORES) {
+            XD_CLINT_MTIMECMP_HI[2 * harts] = 0xffffffffu;
+            if (XD_CLINT_MTIMECMP_HI[2 * harts] != 0xffffffffu)
+                break;
+            ++harts;
+        }
+    }
+    return harts;
+}
+
 /* A trap on a worker hart (start.S points mtvec here): say so and fail the run. */
 void xd_rv32_worker_trap(uint32_t hart, uint32_t mcause, uint32_t mepc);
 void xd_rv32_worker_trap(uint32_t hart, uint32_t mcause, uint32_t mepc)
@@ -82,9 +101,9 @@ void xd_cluster_fork(int32_t cores, xd_core_fn fn, void *ctx)
         fn(0, ctx);
         return;
     }
-    if (cores > XD_HARTS) {
-        printf("xd_cluster_fork: %ld cores but the machine was started with %d harts\n",
-               (long)cores, XD_HARTS);
+    if (cores > harts_present()) {
+        printf("xd_cluster_fork: %ld cores but the machine has %ld harts (qemu -smp)\n",
+               (long)cores, (long)harts_present());
         exit(3);
     }
     job_fn = fn;
@@ -123,10 +142,17 @@ void xd_cluster_barrier(void)
         sleep_once(me);
 }
 
+int32_t xd_cluster_cores(void)
+{
+    return job_cores;
+}
+
 #else
 
 /* ---- host: a lazily started pool of threads ----------------------------------------- */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
@@ -173,24 +199,24 @@ void xd_cluster_fork(int32_t cores, xd_core_fn fn, void *ctx)
     pthread_mutex_lock(&lock);
     while (workers < cores - 1) {
         pthread_t thread;
-        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)(workers + 1)) != 0)
-            break; /* no more threads: the cores left run on the caller below */
+        /* Running the missing cores one after the other on the caller would deadlock
+         * at their first barrier. */
+        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)(workers + 1)) != 0) {
+            fprintf(stderr, "xd_cluster_fork: cannot start a thread for core %ld\n",
+                    (long)(workers + 1));
+            abort();
+        }
         pthread_detach(thread);
         ++workers;
     }
     job_fn = fn;
     job_ctx = ctx;
-    job_cores = cores < workers + 1 ? cores : workers + 1;
-    pending = job_cores - 1;
+    job_cores = cores;
+    pending = cores - 1;
     ++generation;
     pthread_cond_broadcast(&start_cv);
     pthread_mutex_unlock(&lock);
     fn(0, ctx);
-    {
-        int32_t core;
-        for (core = job_cores; core < cores; ++core)
-            fn(core, ctx);
-    }
     pthread_mutex_lock(&lock);
     while (pending > 0)
         pthread_cond_wait(&done_cv, &lock);
@@ -213,6 +239,15 @@ void xd_cluster_barrier(void)
         }
     }
     pthread_mutex_unlock(&lock);
+}
+
+int32_t xd_cluster_cores(void)
+{
+    int32_t cores;
+    pthread_mutex_lock(&lock);
+    cores = job_cores;
+    pthread_mutex_unlock(&lock);
+    return cores;
 }
 
 #endif

@@ -1,10 +1,13 @@
 /*
- * The host ("generic" platform) DMA: the copy happens at start, the wait only retires
- * the token. See xd_dma.h.
+ * The DMA of the platforms without a DMA engine (the host, QEMU virt): the copy happens
+ * at start, the wait only retires the token. See xd_dma.h. On RV32 with several harts,
+ * a large copy is shared by the cluster's cores, as a multi-channel engine would move it
+ * while they wait: the copy is not charged to one hart as if it computed.
  */
 #include <stddef.h>
 #include <string.h>
 
+#include "xd_cluster.h"
 #include "xd_dma.h"
 
 /* Bit t set: token t is in flight. */
@@ -32,6 +35,64 @@ static void copy(unsigned char *dst, const unsigned char *src, size_t run, int32
         if (d < 0)
             return;
     }
+}
+
+#if defined(__riscv) && defined(XD_HARTS) && XD_HARTS > 1
+/* Bytes below which one hart copies alone (a fork costs about a hundred instructions). */
+#define XD_DMA_SHARED_BYTES 256
+
+struct shared_copy {
+    unsigned char *dst;
+    const unsigned char *src;
+    size_t run;
+    int32_t rank;
+    const int32_t *sizes;
+    const ptrdiff_t *dst_step, *src_step;
+    int32_t cores;
+};
+
+/* Core c copies its share of the outermost dimension (or of the single run). */
+static void copy_part(int32_t core, void *arg)
+{
+    const struct shared_copy *t = (const struct shared_copy *)arg;
+    if (t->rank == 0) {
+        const size_t share = (t->run + (size_t)t->cores - 1) / (size_t)t->cores;
+        const size_t lo = share * (size_t)core;
+        if (lo < t->run)
+            memcpy(t->dst + lo, t->src + lo, lo + share <= t->run ? share : t->run - lo);
+        return;
+    }
+    {
+        int32_t sizes[XD_MAX_RANK], d;
+        const int32_t share = (t->sizes[0] + t->cores - 1) / t->cores;
+        const int32_t lo = share * core;
+        if (lo >= t->sizes[0])
+            return;
+        for (d = 0; d < t->rank; ++d)
+            sizes[d] = t->sizes[d];
+        sizes[0] = lo + share <= t->sizes[0] ? share : t->sizes[0] - lo;
+        copy(t->dst + lo * t->dst_step[0], t->src + lo * t->src_step[0], t->run, t->rank,
+             sizes, t->dst_step, t->src_step);
+    }
+}
+#endif
+
+static void copy_shared(unsigned char *dst, const unsigned char *src, size_t run, int32_t rank,
+                        const int32_t *sizes, const ptrdiff_t *dst_step,
+                        const ptrdiff_t *src_step)
+{
+#if defined(__riscv) && defined(XD_HARTS) && XD_HARTS > 1
+    size_t bytes = run;
+    int32_t d;
+    for (d = 0; d < rank; ++d)
+        bytes *= (size_t)sizes[d];
+    if (bytes >= XD_DMA_SHARED_BYTES && xd_cluster_cores() == 1) {
+        struct shared_copy t = {dst, src, run, rank, sizes, dst_step, src_step, XD_HARTS};
+        xd_cluster_fork(XD_HARTS, copy_part, &t);
+        return;
+    }
+#endif
+    copy(dst, src, run, rank, sizes, dst_step, src_step);
 }
 
 xd_dma_token xd_dma_start(void *dst, const void *src, int32_t elem_size, int32_t rank,
@@ -67,8 +128,8 @@ xd_dma_token xd_dma_start(void *dst, const void *src, int32_t elem_size, int32_t
         src_step[n] = (ptrdiff_t)src_strides[k] * elem_size;
         ++n;
     }
-    copy((unsigned char *)dst, (const unsigned char *)src, (size_t)run * (size_t)elem_size, n,
-         outer, dst_step, src_step);
+    copy_shared((unsigned char *)dst, (const unsigned char *)src,
+                (size_t)run * (size_t)elem_size, n, outer, dst_step, src_step);
     return token;
 }
 
