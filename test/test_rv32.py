@@ -1,5 +1,6 @@
-"""`rv32-virt`: the generated C, cross-compiled for bare-metal RV32 and run on QEMU,
-computes the host's bits (integers and floats alike) and reports its instructions."""
+"""`rv32-virt`: the generated C, cross-compiled for bare-metal RV32 and run on QEMU on 1
+or 8 harts, computes the host's bits (integers and floats alike) and reports its
+instructions."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.tools import deeploy
 from xdeeploy.tools.build import compile_module
 from xdeeploy.tools.host import build_and_load
-from xdeeploy.tools.rv32 import CC, QEMU, run_build
+from xdeeploy.tools.rv32 import CC, QEMU, Rv32Program, Rv32Run, run_build
 from xdeeploy.tools.typed_import import import_typed
 
 pytestmark = pytest.mark.skipif(
@@ -28,10 +29,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _rv32(model: onnx.ModelProto, inputs: list[np.ndarray], folder: Path, l1: int = 0):
+def _rv32(
+    model: onnx.ModelProto, inputs: list[np.ndarray], folder: Path, l1: int = 0, cores: int = 1
+) -> Rv32Run:
     module = import_typed(model, {})
-    records = lower_for_host(Context(), module, l1)
-    return run_build(compile_module(module, folder, tiling=records, l1=l1), inputs)
+    records = lower_for_host(Context(), module, l1, 0, cores)
+    build = compile_module(module, folder, tiling=records, l1=l1)
+    return Rv32Program(build, cores).run(inputs)
 
 
 def _float_model() -> onnx.ModelProto:
@@ -58,17 +62,19 @@ def _float_model() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+@pytest.mark.parametrize("cores", [1, 8])
 @pytest.mark.parametrize("l1", [0, 2000])
-def test_float_graph_is_bit_identical_to_the_host(l1: int, tmp_path: Path) -> None:
+def test_float_graph_is_bit_identical_to_the_host(l1: int, cores: int, tmp_path: Path) -> None:
     model = _float_model()
     x = np.random.default_rng(1).standard_normal((8, 13)).astype(np.float32)
     host = build_and_load(model, tmp_path / "host", l1=l1).run([x])[0]
-    run = _rv32(model, [x], tmp_path / "rv32", l1)
+    run = _rv32(model, [x], tmp_path / "rv32", l1, cores)
     assert np.array_equal(run.outputs[0], host)
     assert run.instructions > 0
 
 
-def test_tiny_llama_step_is_bit_identical_to_the_host(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cores", [1, 8])
+def test_tiny_llama_step_is_bit_identical_to_the_host(cores: int, tmp_path: Path) -> None:
     config = PRESETS["tiny"]
     model = build_llama(config, random_weights(config, seed=0))
     inputs = [np.array([3], dtype=np.int64), np.array([0], dtype=np.int64)]
@@ -76,9 +82,11 @@ def test_tiny_llama_step_is_bit_identical_to_the_host(tmp_path: Path) -> None:
         shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
         inputs.append(np.zeros(shape, dtype=np.float32))
     host = build_and_load(model, tmp_path / "host", l1=64000).run(inputs)
-    run = _rv32(model, inputs, tmp_path / "rv32", 64000)
+    run = _rv32(model, inputs, tmp_path / "rv32", 64000, cores)
     for got, want in zip(run.outputs, host, strict=True):
         assert np.array_equal(got, want)
+    if cores > 1 and run.per_hart:  # the plugin counted: every hart worked
+        assert len(run.per_hart) == cores and min(run.per_hart) > 0
 
 
 def test_instruction_count_is_deterministic(tmp_path: Path) -> None:
@@ -111,30 +119,34 @@ FAST_PEERS = [
 ]
 
 
+@pytest.mark.parametrize("cores", ["1", "8"])
 @pytest.mark.parametrize("case", FAST_PEERS)
-def test_peer_runs_bare_metal(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_peer_runs_bare_metal(case: str, cores: str, capsys: pytest.CaptureFixture[str]) -> None:
     folder = peer_case(case)
-    assert deeploy.main(["run", str(folder), "--platform", "rv32-virt"]) == 0
+    assert deeploy.main(["run", str(folder), "--platform", "rv32-virt", "--cores", cores]) == 0
     out = capsys.readouterr().out
     assert "1 passed, 0 failed" in out and " instructions]" in out
 
 
 @pytest.mark.slow
-def test_every_peer_runs_bare_metal(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("cores", ["1", "8"])
+def test_every_peer_runs_bare_metal(cores: str, capsys: pytest.CaptureFixture[str]) -> None:
     if not PEER.is_dir():
         pytest.skip(f"Deeploy peer tests not found at {PEER}")
-    assert deeploy.main(["run", str(PEER), "--platform", "rv32-virt"]) == 0
+    assert deeploy.main(["run", str(PEER), "--platform", "rv32-virt", "--cores", cores]) == 0
     assert ", 0 failed, 0 skipped" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("cores", ["1", "8"])
 def test_generate_int8_llama_is_bit_exact_on_rv32(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cores: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "q.onnx"
     argv = ["model", "llama", "--preset", "tiny", "--quant", "int8", "-o", str(path)]
     assert deeploy.main(argv) == 0
     capsys.readouterr()
-    argv = ["generate", str(path), "--platform", "rv32-virt", "--steps", "4", "--check"]
+    argv = ["generate", str(path), "--platform", "rv32-virt", "--steps", "4", "--check",
+            "--cores", cores]  # fmt: skip
     assert deeploy.main(argv) == 0
     out = capsys.readouterr().out
     assert "max logit difference 0 (tolerance 0, bit-exact)" in out
