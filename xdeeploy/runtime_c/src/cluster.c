@@ -147,6 +147,25 @@ int32_t xd_cluster_cores(void)
     return job_cores;
 }
 
+#elif !__STDC_HOSTED__
+
+/* ---- freestanding, not RV32: no threads, so one core only --------------------------- */
+void xd_cluster_fork(int32_t cores, xd_core_fn fn, void *ctx)
+{
+    if (cores > 1)
+        __builtin_trap();
+    fn(0, ctx);
+}
+
+void xd_cluster_barrier(void)
+{
+}
+
+int32_t xd_cluster_cores(void)
+{
+    return 1;
+}
+
 #else
 
 /* ---- host: a lazily started pool of threads ----------------------------------------- */
