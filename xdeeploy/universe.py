@@ -102,6 +102,18 @@ def _cluster_parallelize() -> type[ModulePass]:
     return ClusterParallelize
 
 
+def _convert_narrow_memref_to_riscv() -> type[ModulePass]:
+    from xdeeploy.lowering.narrow_memref_to_riscv import ConvertNarrowMemrefToRiscv
+
+    return ConvertNarrowMemrefToRiscv
+
+
+def _convert_narrow_arith_to_riscv() -> type[ModulePass]:
+    from xdeeploy.lowering.narrow_arith_to_riscv import ConvertNarrowArithToRiscv
+
+    return ConvertNarrowArithToRiscv
+
+
 def _cluster() -> Dialect:
     from xdeeploy.dialects.cluster import CLUSTER
 
@@ -125,6 +137,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-dnn-to-kernel": _convert_dnn_to_kernel,
     "plan-memory": _plan_memory,
     "cluster-parallelize": _cluster_parallelize,
+    "convert-narrow-memref-to-riscv": _convert_narrow_memref_to_riscv,
+    "convert-narrow-arith-to-riscv": _convert_narrow_arith_to_riscv,
     "generic-pipeline": _generic_pipeline,
 }
 TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}

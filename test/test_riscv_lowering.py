@@ -1,0 +1,190 @@
+"""memref-level integer kernels lowered to xDSL's `riscv` dialects (with our narrow
+loads and stores) compute, in xDSL's interpreter extended by `interp/riscv_extra.py`,
+what numpy computes with C's int8/int32 semantics; and each added instruction follows
+the RISC-V ISA on edge values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.interpreter import Interpreter
+from xdsl.interpreters.riscv import RiscvFunctions
+from xdsl.interpreters.riscv_func import RiscvFuncFunctions
+from xdsl.interpreters.riscv_scf import RiscvScfFunctions
+from xdsl.interpreters.rv32 import Rv32Functions
+from xdsl.interpreters.utils.ptr import RawPtr
+from xdsl.parser import Parser
+from xdsl.transforms import get_all_passes
+
+from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
+from xdeeploy.universe import DIALECTS, PASSES
+
+Array = np.ndarray[Any, Any]
+
+LOWER = (
+    "convert-narrow-memref-to-riscv,convert-narrow-arith-to-riscv,convert-func-to-riscv-func,convert-memref-to-riscv,"
+    "convert-arith-to-riscv,convert-scf-to-riscv-scf,reconcile-unrealized-casts"
+)
+
+
+def _context() -> Context:
+    ctx = Context(allow_unregistered=False)
+    from xdsl.dialects import get_all_dialects
+
+    for name, factory in get_all_dialects().items():
+        ctx.register_dialect(name, factory)
+    for name, factory in DIALECTS.items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
+def _lower(text: str) -> ModuleOp:
+    from xdsl.passes import PassPipeline
+
+    ctx = _context()
+    module = Parser(ctx, text).parse_module()
+    available = {**get_all_passes(), **PASSES}
+    PassPipeline.parse_spec(available, LOWER).apply(ctx, module)
+    module.verify()
+    return module
+
+
+def _run(module: ModuleOp, name: str, *buffers: Array) -> list[Array]:
+    """Calls `name` on raw copies of `buffers`; returns them as the kernel left them."""
+    interpreter = Interpreter(module)
+    interpreter.register_implementations(RiscvFunctions())
+    interpreter.register_implementations(RiscvExtraFunctions(), override=True)
+    interpreter.register_implementations(RiscvFuncFunctions())
+    interpreter.register_implementations(RiscvScfFunctions())
+    interpreter.register_implementations(Rv32Functions())
+    pointers = [RawPtr(bytearray(b.tobytes())) for b in buffers]
+    interpreter.call_op(name, tuple(pointers))
+    return [
+        np.frombuffer(bytes(p.memory), dtype=b.dtype).reshape(b.shape)
+        for p, b in zip(pointers, buffers, strict=True)
+    ]
+
+
+ADD_I8 = """
+func.func @add_i8(%a: memref<37xi8>, %b: memref<37xi8>, %y: memref<37xi8>) {
+  %c0 = arith.constant 0 : index
+  %n = arith.constant 37 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    %x = memref.load %a[%i] : memref<37xi8>
+    %z = memref.load %b[%i] : memref<37xi8>
+    %s = arith.addi %x, %z : i8
+    memref.store %s, %y[%i] : memref<37xi8>
+  }
+  func.return
+}
+"""
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int8_add_wraps_like_c_and_leaves_neighbours_alone(seed: int) -> None:
+    r = np.random.default_rng(seed)
+    a = r.integers(-128, 128, 37, dtype=np.int8)
+    b = r.integers(-128, 128, 37, dtype=np.int8)
+    # One byte more than the kernel writes: a word store at the end would clobber it.
+    y = np.full(40, 0x5A, dtype=np.uint8).view(np.int8)
+    _, _, got = _run(_lower(ADD_I8), "add_i8", a, b, y)
+    want = (a.astype(np.int32) + b.astype(np.int32)).astype(np.int8)  # two's complement wrap
+    assert np.array_equal(got[:37], want)
+    assert np.all(got[37:] == np.int8(0x5A))
+
+
+DOT_I8 = """
+func.func @dot(%a: memref<3x16xi8>, %w: memref<16xi8>, %y: memref<3xi32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %rows = arith.constant 3 : index
+  %k = arith.constant 16 : index
+  %zero = arith.constant 0 : i32
+  scf.for %i = %c0 to %rows step %c1 {
+    %acc = scf.for %p = %c0 to %k step %c1 iter_args(%s = %zero) -> (i32) {
+      %x = memref.load %a[%i, %p] : memref<3x16xi8>
+      %v = memref.load %w[%p] : memref<16xi8>
+      %xw = arith.extsi %x : i8 to i32
+      %vw = arith.extui %v : i8 to i32
+      %m = arith.muli %xw, %vw : i32
+      %t = arith.addi %s, %m : i32
+      scf.yield %t : i32
+    }
+    memref.store %acc, %y[%i] : memref<3xi32>
+  }
+  func.return
+}
+"""
+
+
+def test_signed_by_unsigned_dot_products_match_numpy() -> None:
+    r = np.random.default_rng(5)
+    a = r.integers(-128, 128, (3, 16), dtype=np.int8)
+    w = r.integers(0, 256, 16, dtype=np.uint8)  # stored as i8, read with extui
+    y = np.zeros(3, dtype=np.int32)
+    _, _, got = _run(_lower(DOT_I8), "dot", a, w.view(np.int8), y)
+    assert np.array_equal(got, a.astype(np.int32) @ w.astype(np.int32))
+
+
+ISA = """
+riscv_func.func @isa(%p : !riscv.reg<a0>) {
+  %a = riscv.lw %p, 0 : (!riscv.reg<a0>) -> !riscv.reg
+  %b = riscv.lw %p, 4 : (!riscv.reg<a0>) -> !riscv.reg
+  %div = riscv.div %a, %b : (!riscv.reg, !riscv.reg) -> !riscv.reg
+  riscv.sw %p, %div, 8 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %rem = riscv.rem %a, %b : (!riscv.reg, !riscv.reg) -> !riscv.reg
+  riscv.sw %p, %rem, 12 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %mulh = riscv.mulh %a, %b : (!riscv.reg, !riscv.reg) -> !riscv.reg
+  riscv.sw %p, %mulh, 16 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %sra = riscv.sra %a, %b : (!riscv.reg, !riscv.reg) -> !riscv.reg
+  riscv.sw %p, %sra, 20 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %srai = rv32.srai %a, 3 : (!riscv.reg) -> !riscv.reg
+  riscv.sw %p, %srai, 24 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %srli = rv32.srli %a, 3 : (!riscv.reg) -> !riscv.reg
+  riscv.sw %p, %srli, 28 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %lbu = riscv.lbu %p, 0 : (!riscv.reg<a0>) -> !riscv.reg
+  riscv.sw %p, %lbu, 32 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  %lh = riscv.lh %p, 0 : (!riscv.reg<a0>) -> !riscv.reg
+  riscv.sh %p, %lh, 36 : (!riscv.reg<a0>, !riscv.reg) -> ()
+  riscv_func.return
+}
+"""
+
+
+def _c_div(a: int, b: int) -> tuple[int, int]:
+    """C99 / and % on int32 (the ISA's div/rem for b != 0, no overflow)."""
+    q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+    return q, a - q * b
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(-7, 2), (7, -2), (-(2**31), -1), (5, 0), (-123456789, 31), (2**31 - 1, 3)]
+)
+def test_added_instructions_follow_the_isa(a: int, b: int) -> None:
+    ctx = _context()
+    module = Parser(ctx, ISA).parse_module()
+    buf = np.zeros(10, dtype=np.int32)
+    buf[:2] = a, b
+    (out,) = _run(module, "isa", buf)
+    # Independent reference: numpy int64 arithmetic wrapped to int32, and the ISA's
+    # special cases (division by zero, the one overflowing division).
+    if b == 0:
+        q, r = -1, a
+    elif (a, b) == (-(2**31), -1):
+        q, r = a, 0
+    else:
+        q, r = _c_div(a, b)
+    assert out[2] == np.int32(q) and out[3] == np.int32(r)
+    assert out[4] == np.int32((np.int64(a) * np.int64(b)) >> 32)
+    assert out[5] == np.int32(a) >> (b & 31)
+    assert out[6] == np.int32(a) >> 3
+    assert out[7] == ((a & 0xFFFFFFFF) >> 3)  # logical: below 2**29, no sign
+    assert out[8] == (a & 0xFF)  # lbu: the low byte, zero-extended
+    halves = out.view(np.int16)
+    assert halves[18] == np.int32(a).astype(np.int16)  # sh of lh: the low half, signed
+    assert halves[19] == 0  # sh wrote two bytes only

@@ -1,0 +1,159 @@
+"""Interpreter functions for the RISC-V instructions our asm kernels use and xDSL 0.74's
+riscv interpreter lacks, with the ISA's semantics on 32-bit registers.
+
+* `lb`/`lbu`/`lh`/`lhu`/`sb`/`sh`: byte and halfword memory access (int8 tensors need
+  them: a `sw` of an int8 would clobber three neighbouring bytes);
+* `mulh` (the high word of the signed 64-bit product), `sra`/`srai` (arithmetic
+  shifts: requantization), `srli`;
+* `div`/`rem` as the ISA defines them: truncating toward zero (xDSL's `div` floors, as
+  Python's `//` does), division by zero giving -1 / the dividend, overflow the dividend;
+* `fadd.s` rounded to float32;
+* `andi`, `and`, `or`, `xor` (masks of zero-extensions and requantization clamps).
+
+Register values are Python ints (xDSL keeps them unbounded): every result here is
+wrapped to 32 bits, signed, as the hardware register would hold it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from xdsl.dialects import rv32
+from xdsl.dialects.riscv import ops as riscv
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.interpreters.riscv import RiscvFunctions
+from xdsl.interpreters.utils.ptr import RawPtr
+from xdsl.utils.comparisons import to_signed, to_unsigned
+
+XLEN = 32
+
+
+def _wrap(value: int) -> int:
+    """`value` as a 32-bit register holds it, read as signed."""
+    return to_signed(value & 0xFFFFFFFF, XLEN)
+
+
+def _imm(interpreter: Interpreter, op: Any) -> int:
+    value = RiscvFunctions.get_immediate_value(interpreter, op.immediate)
+    assert isinstance(value, int)
+    return value
+
+
+def _load(interpreter: Interpreter, op: Any, args: PythonValues, size: int, signed: bool):
+    (base,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+    assert isinstance(base, RawPtr)
+    raw = bytes((base + _imm(interpreter, op)).memoryview[:size])
+    value = int.from_bytes(raw, "little", signed=signed)
+    return RiscvFunctions.set_reg_values(interpreter, op.results, (value,))
+
+
+def _store(interpreter: Interpreter, op: Any, args: PythonValues, size: int) -> PythonValues:
+    base, value = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+    assert isinstance(base, RawPtr)
+    target = base + _imm(interpreter, op)
+    data = (int(value) & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    target.memory[target.offset : target.offset + size] = data
+    return ()
+
+
+def _binary(interpreter: Interpreter, op: Any, args: PythonValues) -> tuple[int, int]:
+    a, b = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+    return to_signed(int(a) & 0xFFFFFFFF, XLEN), to_signed(int(b) & 0xFFFFFFFF, XLEN)
+
+
+def _result(interpreter: Interpreter, op: Any, value: int) -> PythonValues:
+    return RiscvFunctions.set_reg_values(interpreter, op.results, (_wrap(value),))
+
+
+@register_impls
+class RiscvExtraFunctions(InterpreterFunctions):
+    """Register after xDSL's `RiscvFunctions` with `override=True` (div, rem)."""
+
+    @impl(riscv.LbOp)
+    def run_lb(self, interpreter: Interpreter, op: riscv.LbOp, args: PythonValues):
+        return _load(interpreter, op, args, 1, True)
+
+    @impl(riscv.LbuOp)
+    def run_lbu(self, interpreter: Interpreter, op: riscv.LbuOp, args: PythonValues):
+        return _load(interpreter, op, args, 1, False)
+
+    @impl(riscv.LhOp)
+    def run_lh(self, interpreter: Interpreter, op: riscv.LhOp, args: PythonValues):
+        return _load(interpreter, op, args, 2, True)
+
+    @impl(riscv.LhuOp)
+    def run_lhu(self, interpreter: Interpreter, op: riscv.LhuOp, args: PythonValues):
+        return _load(interpreter, op, args, 2, False)
+
+    @impl(riscv.SbOp)
+    def run_sb(self, interpreter: Interpreter, op: riscv.SbOp, args: PythonValues):
+        return _store(interpreter, op, args, 1)
+
+    @impl(riscv.ShOp)
+    def run_sh(self, interpreter: Interpreter, op: riscv.ShOp, args: PythonValues):
+        return _store(interpreter, op, args, 2)
+
+    @impl(riscv.MulhOp)
+    def run_mulh(self, interpreter: Interpreter, op: riscv.MulhOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, (a * b) >> XLEN)
+
+    @impl(riscv.SraOp)
+    def run_sra(self, interpreter: Interpreter, op: riscv.SraOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a >> (b & (XLEN - 1)))
+
+    @impl(rv32.SraiOp)
+    def run_srai(self, interpreter: Interpreter, op: rv32.SraiOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        shift = _imm(interpreter, op) & (XLEN - 1)
+        return _result(interpreter, op, to_signed(int(a) & 0xFFFFFFFF, XLEN) >> shift)
+
+    @impl(rv32.SrliOp)
+    def run_srli(self, interpreter: Interpreter, op: rv32.SrliOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        shift = _imm(interpreter, op) & (XLEN - 1)
+        return _result(interpreter, op, to_unsigned(int(a), XLEN) >> shift)
+
+    @impl(riscv.DivOp)
+    def run_div(self, interpreter: Interpreter, op: riscv.DivOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        if b == 0:
+            return _result(interpreter, op, -1)
+        quotient = abs(a) // abs(b)
+        return _result(interpreter, op, quotient if (a < 0) == (b < 0) else -quotient)
+
+    @impl(riscv.RemOp)
+    def run_rem(self, interpreter: Interpreter, op: riscv.RemOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        if b == 0:
+            return _result(interpreter, op, a)
+        remainder = abs(a) % abs(b)
+        return _result(interpreter, op, remainder if a >= 0 else -remainder)
+
+    @impl(riscv.AndiOp)
+    def run_andi(self, interpreter: Interpreter, op: riscv.AndiOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        return _result(interpreter, op, int(a) & _imm(interpreter, op))
+
+    @impl(riscv.AndOp)
+    def run_and(self, interpreter: Interpreter, op: riscv.AndOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a & b)
+
+    @impl(riscv.OrOp)
+    def run_or(self, interpreter: Interpreter, op: riscv.OrOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a | b)
+
+    @impl(riscv.XorOp)
+    def run_xor(self, interpreter: Interpreter, op: riscv.XorOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a ^ b)
+
+    @impl(riscv.FAddSOp)
+    def run_fadd_s(self, interpreter: Interpreter, op: riscv.FAddSOp, args: PythonValues):
+        a, b = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        value = float(np.float32(a) + np.float32(b))
+        return RiscvFunctions.set_reg_values(interpreter, op.results, (value,))

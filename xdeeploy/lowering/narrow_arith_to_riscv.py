@@ -1,0 +1,98 @@
+"""`convert-narrow-arith-to-riscv`: the integer casts xDSL 0.74's arith lowering lacks
+(`extsi`, `extui`, `trunci`), for 8- and 16-bit values in 32-bit registers.
+
+A narrow value's register bits above its width are unspecified (a narrow add may carry
+into them; `sb`/`sh` ignore them), so the extensions normalise:
+
+    extsi iN → i32:  slli rd, rs, 32-N ; srai rd, rd, 32-N
+    extui iN → i32:  andi rd, rs, 0xFF            (N = 8)
+                     slli rd, rs, 16 ; srli rd, rd, 16   (N = 16)
+    trunci i32 → iN: the same register (its low N bits are the value)
+
+Run before xDSL's `convert-arith-to-riscv`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.backend.riscv.lowering.utils import cast_operands_to_regs
+from xdsl.context import Context
+from xdsl.dialects import arith, rv32
+from xdsl.dialects.builtin import IntegerType, ModuleOp, UnrealizedConversionCastOp
+from xdsl.dialects.riscv import ops as riscv
+from xdsl.ir import Attribute, Operation
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+XLEN = 32
+
+
+def _width(ty: Attribute) -> int | None:
+    return ty.width.data if isinstance(ty, IntegerType) else None
+
+
+def _narrow(ty: Attribute) -> int | None:
+    """The width of an 8- or 16-bit integer type, else None."""
+    width = _width(ty)
+    return width if width in (8, 16) else None
+
+
+def _replace(rewriter: PatternRewriter, op: Operation, ops: list[Operation]) -> None:
+    result = ops[-1].results[0]
+    back = UnrealizedConversionCastOp.get((result,), (op.results[0].type,))
+    rewriter.replace(op, [*ops, back])
+
+
+class ExtSI(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.ExtSIOp, rewriter: PatternRewriter) -> None:
+        width = _narrow(op.input.type)
+        if width is None or _width(op.result.type) != XLEN:
+            return
+        (value,) = cast_operands_to_regs(rewriter, op)
+        up = rv32.SlliOp(value, XLEN - width)
+        down = rv32.SraiOp(up.rd, XLEN - width)
+        _replace(rewriter, op, [up, down])
+
+
+class ExtUI(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.ExtUIOp, rewriter: PatternRewriter) -> None:
+        width = _narrow(op.input.type)
+        if width is None or _width(op.result.type) != XLEN:
+            return
+        (value,) = cast_operands_to_regs(rewriter, op)
+        if width == 8:
+            _replace(rewriter, op, [riscv.AndiOp(value, 0xFF)])
+            return
+        up = rv32.SlliOp(value, XLEN - width)
+        down = rv32.SrliOp(up.rd, XLEN - width)
+        _replace(rewriter, op, [up, down])
+
+
+class TruncI(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.TruncIOp, rewriter: PatternRewriter) -> None:
+        if _narrow(op.result.type) is None or _width(op.input.type) != XLEN:
+            return
+        (value,) = cast_operands_to_regs(rewriter, op)
+        rewriter.replace(op, UnrealizedConversionCastOp.get((value,), (op.result.type,)))
+
+
+@dataclass(frozen=True)
+class ConvertNarrowArithToRiscv(ModulePass):
+    """Sign/zero extensions and truncations of 8- and 16-bit integers."""
+
+    name = "convert-narrow-arith-to-riscv"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([ExtSI(), ExtUI(), TruncI()])
+        ).rewrite_module(op)
