@@ -5,12 +5,17 @@ the RISC-V ISA on edge values."""
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.riscv.abstract_ops import RISCVAsmTarget
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.riscv import RiscvFunctions
 from xdsl.interpreters.riscv_func import RiscvFuncFunctions
@@ -18,17 +23,13 @@ from xdsl.interpreters.riscv_scf import RiscvScfFunctions
 from xdsl.interpreters.rv32 import Rv32Functions
 from xdsl.interpreters.utils.ptr import RawPtr
 from xdsl.parser import Parser
-from xdsl.transforms import get_all_passes
 
 from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
-from xdeeploy.universe import DIALECTS, PASSES
+from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
+from xdeeploy.tools import rv32
+from xdeeploy.universe import DIALECTS
 
 Array = np.ndarray[Any, Any]
-
-LOWER = (
-    "convert-narrow-memref-to-riscv,convert-narrow-arith-to-riscv,convert-func-to-riscv-func,convert-memref-to-riscv,"
-    "convert-arith-to-riscv,convert-scf-to-riscv-scf,reconcile-unrealized-casts"
-)
 
 
 def _context() -> Context:
@@ -42,13 +43,10 @@ def _context() -> Context:
     return ctx
 
 
-def _lower(text: str) -> ModuleOp:
-    from xdsl.passes import PassPipeline
-
+def _lower(text: str, allocate: bool = False) -> ModuleOp:
     ctx = _context()
     module = Parser(ctx, text).parse_module()
-    available = {**get_all_passes(), **PASSES}
-    PassPipeline.parse_spec(available, LOWER).apply(ctx, module)
+    LowerToRiscv(allocate=allocate).apply(ctx, module)
     module.verify()
     return module
 
@@ -188,3 +186,49 @@ def test_added_instructions_follow_the_isa(a: int, b: int) -> None:
     halves = out.view(np.int16)
     assert halves[18] == np.int32(a).astype(np.int16)  # sh of lh: the low half, signed
     assert halves[19] == 0  # sh wrote two bytes only
+
+
+@pytest.mark.skipif(
+    shutil.which(rv32.CC) is None or shutil.which(rv32.QEMU) is None,
+    reason=f"{rv32.CC} / {rv32.QEMU} not installed (scripts/setup.sh installs them)",
+)
+def test_printed_assembly_runs_bare_metal(tmp_path: Path) -> None:
+    """`-t riscv-asm` of the lowered kernel assembles with GNU as, links with a C caller
+    and computes on QEMU what numpy computes, leaving the byte after the output alone."""
+    module = _lower(ADD_I8, allocate=True)
+    text = io.StringIO()
+    RISCVAsmTarget().emit(_context(), module, text)
+    (tmp_path / "kernel.S").write_text(text.getvalue())
+    r = np.random.default_rng(9)
+    a = r.integers(-128, 128, 37, dtype=np.int8)
+    b = r.integers(-128, 128, 37, dtype=np.int8)
+
+    def c_array(values: Array) -> str:
+        return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+    (tmp_path / "main.c").write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        "void add_i8(const int8_t *a, const int8_t *b, int8_t *y);\n"
+        f"static const int8_t a[37] = {c_array(a)};\n"
+        f"static const int8_t b[37] = {c_array(b)};\n"
+        "static int8_t y[40] = {0};\n"
+        "int main(void) {\n"
+        "    int i;\n"
+        "    for (i = 0; i < 40; ++i) y[i] = 90;\n"
+        "    add_i8(a, b, y);\n"
+        '    for (i = 0; i < 40; ++i) printf("%d ", y[i]);\n'
+        '    printf("\\n");\n'
+        "    return 0;\n"
+        "}\n"
+    )
+    (tmp_path / "runtime").symlink_to(Path(rv32.__file__).parents[1] / "runtime_c")
+    cmd = rv32.link_command(["main.c", "kernel.S", "runtime/src/cluster.c"], "k.elf", 1, [])
+    built = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    run = subprocess.run(
+        rv32.qemu_command("k.elf", 1, None, None), cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    got = np.array([int(v) for v in (run.stdout + run.stderr).split()], dtype=np.int64)
+    want = (a.astype(np.int32) + b.astype(np.int32)).astype(np.int8)
+    assert np.array_equal(got[:37], want) and np.all(got[37:] == 90)

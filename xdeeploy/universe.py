@@ -114,10 +114,22 @@ def _convert_narrow_arith_to_riscv() -> type[ModulePass]:
     return ConvertNarrowArithToRiscv
 
 
+def _lower_to_riscv() -> type[ModulePass]:
+    from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
+
+    return LowerToRiscv
+
+
 def _cluster() -> Dialect:
     from xdeeploy.dialects.cluster import CLUSTER
 
     return CLUSTER
+
+
+def _riscv_mem() -> Dialect:
+    from xdeeploy.dialects.riscv_mem import RISCV_MEM
+
+    return RISCV_MEM
 
 
 DIALECTS: dict[str, Callable[[], Dialect]] = {
@@ -125,6 +137,7 @@ DIALECTS: dict[str, Callable[[], Dialect]] = {
     "kernel": _kernel,
     "dma": _dma,
     "cluster": _cluster,
+    "riscv_mem": _riscv_mem,
 }
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
@@ -139,6 +152,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "cluster-parallelize": _cluster_parallelize,
     "convert-narrow-memref-to-riscv": _convert_narrow_memref_to_riscv,
     "convert-narrow-arith-to-riscv": _convert_narrow_arith_to_riscv,
+    "lower-to-riscv": _lower_to_riscv,
     "generic-pipeline": _generic_pipeline,
 }
 TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}

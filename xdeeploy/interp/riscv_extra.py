@@ -1,7 +1,7 @@
 """Interpreter functions for the RISC-V instructions our asm kernels use and xDSL 0.74's
 riscv interpreter lacks, with the ISA's semantics on 32-bit registers.
 
-* `lb`/`lbu`/`lh`/`lhu`/`sb`/`sh`: byte and halfword memory access (int8 tensors need
+* `lb`/`lbu`/`lh`/`lhu`/`sb`/`sh` (xDSL's and `riscv_mem`'s): byte and halfword access (int8 tensors need
   them: a `sw` of an int8 would clobber three neighbouring bytes);
 * `mulh` (the high word of the signed 64-bit product), `sra`/`srai` (arithmetic
   shifts: requantization), `srli`;
@@ -25,6 +25,8 @@ from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, im
 from xdsl.interpreters.riscv import RiscvFunctions
 from xdsl.interpreters.utils.ptr import RawPtr
 from xdsl.utils.comparisons import to_signed, to_unsigned
+
+from xdeeploy.dialects import riscv_mem
 
 XLEN = 32
 
@@ -74,24 +76,48 @@ class RiscvExtraFunctions(InterpreterFunctions):
     def run_lb(self, interpreter: Interpreter, op: riscv.LbOp, args: PythonValues):
         return _load(interpreter, op, args, 1, True)
 
+    @impl(riscv_mem.LbOp)
+    def run_mem_lb(self, interpreter: Interpreter, op: riscv_mem.LbOp, args: PythonValues):
+        return _load(interpreter, op, args, 1, True)
+
     @impl(riscv.LbuOp)
     def run_lbu(self, interpreter: Interpreter, op: riscv.LbuOp, args: PythonValues):
+        return _load(interpreter, op, args, 1, False)
+
+    @impl(riscv_mem.LbuOp)
+    def run_mem_lbu(self, interpreter: Interpreter, op: riscv_mem.LbuOp, args: PythonValues):
         return _load(interpreter, op, args, 1, False)
 
     @impl(riscv.LhOp)
     def run_lh(self, interpreter: Interpreter, op: riscv.LhOp, args: PythonValues):
         return _load(interpreter, op, args, 2, True)
 
+    @impl(riscv_mem.LhOp)
+    def run_mem_lh(self, interpreter: Interpreter, op: riscv_mem.LhOp, args: PythonValues):
+        return _load(interpreter, op, args, 2, True)
+
     @impl(riscv.LhuOp)
     def run_lhu(self, interpreter: Interpreter, op: riscv.LhuOp, args: PythonValues):
+        return _load(interpreter, op, args, 2, False)
+
+    @impl(riscv_mem.LhuOp)
+    def run_mem_lhu(self, interpreter: Interpreter, op: riscv_mem.LhuOp, args: PythonValues):
         return _load(interpreter, op, args, 2, False)
 
     @impl(riscv.SbOp)
     def run_sb(self, interpreter: Interpreter, op: riscv.SbOp, args: PythonValues):
         return _store(interpreter, op, args, 1)
 
+    @impl(riscv_mem.SbOp)
+    def run_mem_sb(self, interpreter: Interpreter, op: riscv_mem.SbOp, args: PythonValues):
+        return _store(interpreter, op, args, 1)
+
     @impl(riscv.ShOp)
     def run_sh(self, interpreter: Interpreter, op: riscv.ShOp, args: PythonValues):
+        return _store(interpreter, op, args, 2)
+
+    @impl(riscv_mem.ShOp)
+    def run_mem_sh(self, interpreter: Interpreter, op: riscv_mem.ShOp, args: PythonValues):
         return _store(interpreter, op, args, 2)
 
     @impl(riscv.MulhOp)

@@ -6,7 +6,9 @@ int8 tile a `sw` writes three neighbouring bytes too, and a `lw` reads them. Thi
 runs first and takes the narrow accesses; the rest is left to xDSL's pass:
 
     %v = memref.load %x[%i] : memref<16xi8>
-      →  %p = (pointer arithmetic, as xDSL's)   %v = riscv.lb %p, 0
+      →  %p = (pointer arithmetic, as xDSL's)   %v = riscv_mem.lb %p, 0
+
+(`riscv_mem`: xDSL's byte and halfword instructions, printed in GNU syntax.)
 
 A load sign-extends unless the element type is unsigned (`ui8`, `ui16`), whose loads
 zero-extend; signless integers are signed as in ONNX's int8. A store keeps the low
@@ -29,7 +31,6 @@ from xdsl.dialects.builtin import (
     Signedness,
     UnrealizedConversionCastOp,
 )
-from xdsl.dialects.riscv import ops as riscv
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -38,6 +39,8 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+
+from xdeeploy.dialects import riscv_mem as riscv
 
 _LOADS = {(8, True): riscv.LbOp, (8, False): riscv.LbuOp,
           (16, True): riscv.LhOp, (16, False): riscv.LhuOp}  # fmt: skip
