@@ -24,7 +24,9 @@ from xdsl.interpreters.rv32 import Rv32Functions
 from xdsl.interpreters.utils.ptr import RawPtr
 from xdsl.parser import Parser
 
+from xdeeploy.interp.reference import matmul as reference_matmul
 from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
+from xdeeploy.lowering.asm_kernels import matmul
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.tools import rv32
 from xdeeploy.universe import DIALECTS
@@ -232,3 +234,24 @@ def test_printed_assembly_runs_bare_metal(tmp_path: Path) -> None:
     got = np.array([int(v) for v in (run.stdout + run.stderr).split()], dtype=np.int64)
     want = (a.astype(np.int32) + b.astype(np.int32)).astype(np.int8)
     assert np.array_equal(got[:37], want) and np.all(got[37:] == 90)
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 64, 8), (3, 5, 7), (4, 16, 4)])
+def test_int8_matmul_kernel_sums_exactly(m: int, k: int, n: int) -> None:
+    r = np.random.default_rng(m * 100 + k)
+    a = r.integers(-128, 128, (m, k), dtype=np.int8)
+    b = r.integers(-128, 128, (k, n), dtype=np.int8)
+    out = np.full((m, n), -1, dtype=np.int32)  # the kernel must write every element
+    _, _, got = _run(_lower(matmul("mm", m, k, n, "i8")), "mm", a, b, out)
+    assert np.array_equal(got, a.astype(np.int32) @ b.astype(np.int32))
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 13, 8), (3, 5, 7)])
+def test_float_matmul_kernel_rounds_as_the_c_kernel(m: int, k: int, n: int) -> None:
+    """Bit-identical to the interpreter's model of xd_matmul_f32 (i-k-j, float32 steps)."""
+    r = np.random.default_rng(k)
+    a = r.standard_normal((m, k)).astype(np.float32)
+    b = r.standard_normal((k, n)).astype(np.float32)
+    out = np.full((m, n), np.nan, dtype=np.float32)
+    _, _, got = _run(_lower(matmul("mm", m, k, n, "f32")), "mm", a, b, out)
+    assert got.tobytes() == reference_matmul(a, b).tobytes()

@@ -7,7 +7,7 @@ riscv interpreter lacks, with the ISA's semantics on 32-bit registers.
   shifts: requantization), `srli`;
 * `div`/`rem` as the ISA defines them: truncating toward zero (xDSL's `div` floors, as
   Python's `//` does), division by zero giving -1 / the dividend, overflow the dividend;
-* `fadd.s` rounded to float32;
+* `fadd.s` and `fmul.s` rounded to float32 (xDSL's `fmul.s` keeps the double product);
 * `andi`, `and`, `or`, `xor` (masks of zero-extensions and requantization clamps).
 
 Register values are Python ints (xDSL keeps them unbounded): every result here is
@@ -177,6 +177,12 @@ class RiscvExtraFunctions(InterpreterFunctions):
     def run_xor(self, interpreter: Interpreter, op: riscv.XorOp, args: PythonValues):
         a, b = _binary(interpreter, op, args)
         return _result(interpreter, op, a ^ b)
+
+    @impl(riscv.FMulSOp)
+    def run_fmul_s(self, interpreter: Interpreter, op: riscv.FMulSOp, args: PythonValues):
+        a, b = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        value = float(np.float32(a) * np.float32(b))
+        return RiscvFunctions.set_reg_values(interpreter, op.results, (value,))
 
     @impl(riscv.FAddSOp)
     def run_fadd_s(self, interpreter: Interpreter, op: riscv.FAddSOp, args: PythonValues):

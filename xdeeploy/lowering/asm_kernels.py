@@ -1,0 +1,76 @@
+"""The hot kernels as memref-level IR on static L1 tile shapes, for `lower-to-riscv`.
+
+Each is the loop nest of its C kernel in `runtime_c` with the same order of operations
+(so a float result is bit-identical): the i-k-j matmul accumulating into the output row,
+the elementwise add wrapping at the element width. The shapes are static: a kernel is
+specialised per tile shape, as the tiles of a network are.
+"""
+
+from __future__ import annotations
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+
+
+def add_i8(name: str, n: int) -> str:
+    """y[i] = a[i] + b[i] on int8, wrapping (xd_binary_int, XD_ADD, XD_T_I8, no broadcast)."""
+    return f"""
+func.func @{name}(%a: memref<{n}xi8>, %b: memref<{n}xi8>, %y: memref<{n}xi8>) {{
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %n = arith.constant {n} : index
+  scf.for %i = %c0 to %n step %c1 {{
+    %x = memref.load %a[%i] : memref<{n}xi8>
+    %z = memref.load %b[%i] : memref<{n}xi8>
+    %s = arith.addi %x, %z : i8
+    memref.store %s, %y[%i] : memref<{n}xi8>
+  }}
+  func.return
+}}
+"""
+
+
+def matmul(name: str, m: int, k: int, n: int, elem: str) -> str:
+    """out (m x n) = a (m x k) @ b (k x n), i-k-j, each output row the accumulator:
+    `elem` "i8" (int8 operands, int32 sums, as xd_matmul_int) or "f32" (xd_matmul_f32)."""
+    if elem == "i8":
+        acc, zero = "i32", "arith.constant 0 : i32"
+        widen = ("%xa = arith.extsi %ea : i8 to i32", "%xb = arith.extsi %eb : i8 to i32")
+        va, vb, mul, add = "%xa", "%xb", "arith.muli", "arith.addi"
+    else:
+        acc, zero = "f32", "arith.constant 0.0 : f32"
+        widen = ("", "")
+        va, vb, mul, add = "%ea", "%eb", "arith.mulf", "arith.addf"
+    return f"""
+func.func @{name}(%a: memref<{m}x{k}x{elem}>, %b: memref<{k}x{n}x{elem}>, %out: memref<{m}x{n}x{acc}>) {{
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %m = arith.constant {m} : index
+  %k = arith.constant {k} : index
+  %n = arith.constant {n} : index
+  %zero = {zero}
+  scf.for %i = %c0 to %m step %c1 {{
+    scf.for %j = %c0 to %n step %c1 {{
+      memref.store %zero, %out[%i, %j] : memref<{m}x{n}x{acc}>
+    }}
+    scf.for %p = %c0 to %k step %c1 {{
+      %ea = memref.load %a[%i, %p] : memref<{m}x{k}x{elem}>
+      {widen[0]}
+      scf.for %j = %c0 to %n step %c1 {{
+        %eb = memref.load %b[%p, %j] : memref<{k}x{n}x{elem}>
+        {widen[1]}
+        %prod = {mul} {va}, {vb} : {acc}
+        %old = memref.load %out[%i, %j] : memref<{m}x{n}x{acc}>
+        %new = {add} %old, %prod : {acc}
+        memref.store %new, %out[%i, %j] : memref<{m}x{n}x{acc}>
+      }}
+    }}
+  }}
+  func.return
+}}
+"""
+
+
+def parse(ctx: Context, text: str) -> ModuleOp:
+    return Parser(ctx, text).parse_module()
