@@ -26,23 +26,15 @@ from xdsl.parser import Parser
 
 from xdeeploy.interp.reference import matmul as reference_matmul
 from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
-from xdeeploy.lowering.asm_kernels import matmul
+from xdeeploy.lowering.asm_kernels import context, matmul
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.tools import rv32
-from xdeeploy.universe import DIALECTS
 
 Array = np.ndarray[Any, Any]
 
 
 def _context() -> Context:
-    ctx = Context(allow_unregistered=False)
-    from xdsl.dialects import get_all_dialects
-
-    for name, factory in get_all_dialects().items():
-        ctx.register_dialect(name, factory)
-    for name, factory in DIALECTS.items():
-        ctx.register_dialect(name, factory)
-    return ctx
+    return context()
 
 
 def _lower(text: str, allocate: bool = False) -> ModuleOp:

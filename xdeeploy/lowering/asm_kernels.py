@@ -72,5 +72,17 @@ func.func @{name}(%a: memref<{m}x{k}x{elem}>, %b: memref<{k}x{n}x{elem}>, %out: 
 """
 
 
+def context() -> Context:
+    """xDSL's dialects and ours (what `deeploy-opt` and stock `xdsl-opt` see)."""
+    from xdsl.dialects import get_all_dialects
+
+    from xdeeploy.universe import DIALECTS
+
+    ctx = Context()
+    for name, factory in {**get_all_dialects(), **DIALECTS}.items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
 def parse(ctx: Context, text: str) -> ModuleOp:
     return Parser(ctx, text).parse_module()
