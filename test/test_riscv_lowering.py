@@ -6,6 +6,7 @@ the RISC-V ISA on edge values."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -247,3 +248,55 @@ def test_float_matmul_kernel_rounds_as_the_c_kernel(m: int, k: int, n: int) -> N
     out = np.full((m, n), np.nan, dtype=np.float32)
     _, _, got = _run(_lower(matmul("mm", m, k, n, "f32")), "mm", a, b, out)
     assert got.tobytes() == reference_matmul(a, b).tobytes()
+
+
+@pytest.mark.skipif(
+    shutil.which(rv32.CC) is None or shutil.which(rv32.QEMU) is None,
+    reason=f"{rv32.CC} / {rv32.QEMU} not installed (scripts/setup.sh installs them)",
+)
+def test_matmul_assembly_keeps_the_callers_saved_registers(tmp_path: Path) -> None:
+    """The int8 matmul needs the s registers: its prologue/epilogue must give the caller
+    back the values it keeps there across the call (here twelve live locals)."""
+    m, k, n = 4, 64, 16
+    module = _lower(matmul("mm", m, k, n, "i8"), allocate=True)
+    text = io.StringIO()
+    RISCVAsmTarget().emit(_context(), module, text)
+    assert re.search(r"\bs\d+\b", text.getvalue()), "the kernel uses saved registers"
+    (tmp_path / "kernel.S").write_text(text.getvalue())
+    r = np.random.default_rng(2)
+    a = r.integers(-128, 128, (m, k), dtype=np.int8)
+    b = r.integers(-128, 128, (k, n), dtype=np.int8)
+    (tmp_path / "main.c").write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        "void mm(const int8_t *a, const int8_t *b, int32_t *y);\n"
+        f"static const int8_t a[{m * k}] = {{{', '.join(map(str, a.reshape(-1)))}}};\n"
+        f"static const int8_t b[{k * n}] = {{{', '.join(map(str, b.reshape(-1)))}}};\n"
+        f"static int32_t y[{m * n}];\n"
+        "static volatile int32_t seed = 3;\n"
+        "int main(void) {\n"
+        "    int32_t v[12], i, before = 0, after = 0;\n"
+        "    for (i = 0; i < 12; ++i) v[i] = seed * (i + 7);\n"
+        "    int32_t l0 = v[0], l1 = v[1], l2 = v[2], l3 = v[3], l4 = v[4], l5 = v[5];\n"
+        "    int32_t l6 = v[6], l7 = v[7], l8 = v[8], l9 = v[9], l10 = v[10], l11 = v[11];\n"
+        "    for (i = 0; i < 12; ++i) before += v[i] * (i + 1);\n"
+        "    mm(a, b, y);\n"
+        "    after = l0 + 2 * l1 + 3 * l2 + 4 * l3 + 5 * l4 + 6 * l5 + 7 * l6 + 8 * l7"
+        " + 9 * l8 + 10 * l9 + 11 * l10 + 12 * l11;\n"
+        f'    printf("%d ", (int)(before == after));\n'
+        f'    for (i = 0; i < {m * n}; ++i) printf("%ld ", (long)y[i]);\n'
+        "    return 0;\n"
+        "}\n"
+    )
+    (tmp_path / "runtime").symlink_to(Path(rv32.__file__).parents[1] / "runtime_c")
+    cmd = rv32.link_command(["main.c", "kernel.S", "runtime/src/cluster.c"], "k.elf", 1, [])
+    built = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    run = subprocess.run(
+        rv32.qemu_command("k.elf", 1, None, None), cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    values = [int(v) for v in (run.stdout + run.stderr).split()]
+    assert values[0] == 1, "a saved register came back changed"
+    assert np.array_equal(
+        np.array(values[1:]), (a.astype(np.int32) @ b.astype(np.int32)).reshape(-1)
+    )

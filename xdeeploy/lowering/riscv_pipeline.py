@@ -2,17 +2,22 @@
 register-allocated `riscv` that `-t riscv-asm` prints as a `.S` the GNU assembler takes.
 
 Our narrow-integer passes run first (byte and halfword accesses, integer extensions),
-then xDSL's own conversions, common subexpressions and loop invariants out (xDSL's
-allocator does not spill: fewer live values is what lets a loop nest fit in the
-registers), register allocation and control-flow lowering.
+then xDSL's own conversions, common subexpressions and loop invariants out, register
+allocation and control-flow lowering. xDSL's allocator does not spill and by default
+allocates only the a/t registers (15): a matmul's loop nest needs more, so ours also
+hands it s1..s11, which xDSL's prologue/epilogue insertion then saves and restores.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xdsl.backend.riscv.register_allocation import RegisterAllocatorLivenessBlockNaive
+from xdsl.backend.riscv.register_stack import RiscvRegisterStack
 from xdsl.context import Context
+from xdsl.dialects import riscv_func
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.riscv.registers import IntRegisterType
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.transforms import get_all_passes
 
@@ -27,10 +32,11 @@ STEPS = (
     "canonicalize",
     "cse",
     "licm",
-    "riscv-allocate-registers",
+    "riscv-allocate-registers-with-saved",
     "canonicalize",
-    "lower-riscv-func",
     "convert-riscv-scf-to-riscv-cf",
+    "riscv-prologue-epilogue-insertion{xlen=4}",
+    "lower-riscv-func",
     "riscv-lower-parallel-mov",
     "canonicalize",
 )
@@ -50,5 +56,28 @@ class LowerToRiscv(ModulePass):
         from xdeeploy.universe import PASSES
 
         steps = STEPS if self.allocate else STEPS[: STEPS.index("canonicalize")]
-        available = {**get_all_passes(), **PASSES}
+        available = {
+            **get_all_passes(),
+            **PASSES,
+            AllocateWithSaved.name: lambda: AllocateWithSaved,
+        }
         PassPipeline.parse_spec(available, ",".join(steps)).apply(ctx, op)
+
+
+SAVED = tuple(IntRegisterType.from_name(f"s{k}") for k in range(1, 12))
+"""Callee-saved registers the allocator may use (s0 stays the frame pointer)."""
+
+
+@dataclass(frozen=True)
+class AllocateWithSaved(ModulePass):
+    """xDSL's liveness allocator over the a/t registers and s1..s11."""
+
+    name = "riscv-allocate-registers-with-saved"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        # The stack hands out its last registers first: the saved ones go first, so
+        # they are only used (and saved) when the a/t registers run out.
+        registers = (*reversed(SAVED), *RiscvRegisterStack.DEFAULT_ALLOCATABLE_REGISTERS)
+        for fn in [f for f in op.walk() if isinstance(f, riscv_func.FuncOp)]:
+            stack = RiscvRegisterStack.get(allocatable_registers=registers)
+            RegisterAllocatorLivenessBlockNaive(stack).allocate_func(fn)
