@@ -120,6 +120,18 @@ def _lower_to_riscv() -> type[ModulePass]:
     return LowerToRiscv
 
 
+def _riscv_forward_moves() -> type[ModulePass]:
+    from xdeeploy.passes.riscv_forward_moves import ForwardMoves
+
+    return ForwardMoves
+
+
+def _riscv_allocate_with_saved() -> type[ModulePass]:
+    from xdeeploy.passes.riscv_allocate_with_saved import AllocateWithSaved
+
+    return AllocateWithSaved
+
+
 def _cluster() -> Dialect:
     from xdeeploy.dialects.cluster import CLUSTER
 
@@ -153,6 +165,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-narrow-memref-to-riscv": _convert_narrow_memref_to_riscv,
     "convert-narrow-arith-to-riscv": _convert_narrow_arith_to_riscv,
     "lower-to-riscv": _lower_to_riscv,
+    "riscv-forward-moves": _riscv_forward_moves,
+    "riscv-allocate-registers-with-saved": _riscv_allocate_with_saved,
     "generic-pipeline": _generic_pipeline,
 }
 TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}

@@ -32,8 +32,13 @@ func.func @{name}(%a: memref<{n}xi8>, %b: memref<{n}xi8>, %y: memref<{n}xi8>) {{
 
 
 def matmul(name: str, m: int, k: int, n: int, elem: str) -> str:
-    """out (m x n) = a (m x k) @ b (k x n), i-k-j, each output row the accumulator:
-    `elem` "i8" (int8 operands, int32 sums, as xd_matmul_int) or "f32" (xd_matmul_f32)."""
+    """out (m x n) = a (m x k) @ b (k x n) on flat buffers, `elem` "i8" (int8 operands,
+    int32 sums, as xd_matmul_int) or "f32" (xd_matmul_f32).
+
+    Each output is a dot product summed in a register, p = 0, 1, … in order: the C
+    kernel's i-k-j loop adds into each output in that same order, so floats round
+    identically. The operand offsets are carried by the loops (no index multiply per
+    access)."""
     if elem == "i8":
         acc, zero = "i32", "arith.constant 0 : i32"
         widen = ("%xa = arith.extsi %ea : i8 to i32", "%xb = arith.extsi %eb : i8 to i32")
@@ -43,7 +48,7 @@ def matmul(name: str, m: int, k: int, n: int, elem: str) -> str:
         widen = ("", "")
         va, vb, mul, add = "%ea", "%eb", "arith.mulf", "arith.addf"
     return f"""
-func.func @{name}(%a: memref<{m}x{k}x{elem}>, %b: memref<{k}x{n}x{elem}>, %out: memref<{m}x{n}x{acc}>) {{
+func.func @{name}(%a: memref<{m * k}x{elem}>, %b: memref<{k * n}x{elem}>, %out: memref<{m * n}x{acc}>) {{
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %m = arith.constant {m} : index
@@ -51,20 +56,22 @@ func.func @{name}(%a: memref<{m}x{k}x{elem}>, %b: memref<{k}x{n}x{elem}>, %out: 
   %n = arith.constant {n} : index
   %zero = {zero}
   scf.for %i = %c0 to %m step %c1 {{
+    %arow = arith.muli %i, %k : index
+    %aend = arith.addi %arow, %k : index
+    %orow = arith.muli %i, %n : index
     scf.for %j = %c0 to %n step %c1 {{
-      memref.store %zero, %out[%i, %j] : memref<{m}x{n}x{acc}>
-    }}
-    scf.for %p = %c0 to %k step %c1 {{
-      %ea = memref.load %a[%i, %p] : memref<{m}x{k}x{elem}>
-      {widen[0]}
-      scf.for %j = %c0 to %n step %c1 {{
-        %eb = memref.load %b[%p, %j] : memref<{k}x{n}x{elem}>
+      %sum, %pb = scf.for %pa = %arow to %aend step %c1 iter_args(%s = %zero, %ob = %j) -> ({acc}, index) {{
+        %ea = memref.load %a[%pa] : memref<{m * k}x{elem}>
+        %eb = memref.load %b[%ob] : memref<{k * n}x{elem}>
+        {widen[0]}
         {widen[1]}
         %prod = {mul} {va}, {vb} : {acc}
-        %old = memref.load %out[%i, %j] : memref<{m}x{n}x{acc}>
-        %new = {add} %old, %prod : {acc}
-        memref.store %new, %out[%i, %j] : memref<{m}x{n}x{acc}>
+        %t = {add} %s, %prod : {acc}
+        %next = arith.addi %ob, %n : index
+        scf.yield %t, %next : {acc}, index
       }}
+      %o = arith.addi %orow, %j : index
+      memref.store %sum, %out[%o] : memref<{m * n}x{acc}>
     }}
   }}
   func.return

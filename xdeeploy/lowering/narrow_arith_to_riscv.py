@@ -5,6 +5,7 @@ A narrow value's register bits above its width are unspecified (a narrow add may
 into them; `sb`/`sh` ignore them), so the extensions normalise:
 
     extsi iN → i32:  slli rd, rs, 32-N ; srai rd, rd, 32-N
+                     (nothing after lb/lh: the load sign-extended already)
     extui iN → i32:  andi rd, rs, 0xFF            (N = 8)
                      slli rd, rs, 16 ; srli rd, rd, 16   (N = 16)
     trunci i32 → iN: the same register (its low N bits are the value)
@@ -21,7 +22,7 @@ from xdsl.context import Context
 from xdsl.dialects import arith, rv32
 from xdsl.dialects.builtin import IntegerType, ModuleOp, UnrealizedConversionCastOp
 from xdsl.dialects.riscv import ops as riscv
-from xdsl.ir import Attribute, Operation
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -30,6 +31,8 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+
+from xdeeploy.dialects import riscv_mem
 
 XLEN = 32
 
@@ -42,6 +45,15 @@ def _narrow(ty: Attribute) -> int | None:
     """The width of an 8- or 16-bit integer type, else None."""
     width = _width(ty)
     return width if width in (8, 16) else None
+
+
+def _sign_extending_load(value: SSAValue, width: int) -> bool:
+    """`value` is the register of a `riscv_mem.lb` (8) / `lh` (16), seen as an integer."""
+    cast = value.owner
+    if not isinstance(cast, UnrealizedConversionCastOp) or len(cast.inputs) != 1:
+        return False
+    load = cast.inputs[0].owner
+    return isinstance(load, riscv_mem.LbOp if width == 8 else riscv_mem.LhOp)
 
 
 def _replace(rewriter: PatternRewriter, op: Operation, ops: list[Operation]) -> None:
@@ -57,6 +69,9 @@ class ExtSI(RewritePattern):
         if width is None or _width(op.result.type) != XLEN:
             return
         (value,) = cast_operands_to_regs(rewriter, op)
+        if _sign_extending_load(op.input, width):
+            rewriter.replace(op, UnrealizedConversionCastOp.get((value,), (op.result.type,)))
+            return
         up = rv32.SlliOp(value, XLEN - width)
         down = rv32.SraiOp(up.rd, XLEN - width)
         _replace(rewriter, op, [up, down])
