@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -97,21 +95,20 @@ def _calls(c_call: str, asm_call: str, out: str, count: int) -> str:
 
 def measure(kind: str, shape: tuple[int, ...], folder: Path) -> dict[str, Any]:
     from xdsl.context import Context
-    from xdsl.dialects.riscv.abstract_ops import RISCVAsmTarget
+    from xdsl.dialects.riscv.abstract_ops import riscv_code
+    from xdsl.parser import Parser
 
-    from xdeeploy.lowering.asm_kernels import context, parse
     from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
     from xdeeploy.tools import rv32
     from xdeeploy.tools.build import _gcc, runtime_objects  # pyright: ignore[reportPrivateUsage]
+    from xdeeploy.universe import full_context
 
     ir, decl, calls = _case(kind, shape)
-    ctx: Context = context()
-    module = parse(ctx, ir)
+    ctx: Context = full_context()
+    module = Parser(ctx, ir).parse_module()
     LowerToRiscv().apply(ctx, module)
-    text = io.StringIO()
-    RISCVAsmTarget().emit(ctx, module, text)
     folder.mkdir(parents=True)
-    (folder / "kernel.S").write_text(text.getvalue())
+    (folder / "kernel.S").write_text(riscv_code(module))
     (folder / "main.c").write_text(
         "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n"
         '#include "xd_kernels.h"\n'
@@ -119,12 +116,11 @@ def measure(kind: str, shape: tuple[int, ...], folder: Path) -> dict[str, Any]:
         '    uint32_t v; __asm__ volatile("rdinstret %0" : "=r"(v)); return v;\n}\n'
         f"{decl}int main(void) {{{calls}    return 0;\n}}\n"
     )
-    (folder / "runtime").symlink_to(REPO / "xdeeploy" / "runtime_c")
+    rv32.stage_runtime(folder)
     objects = runtime_objects(folder / "runtime", [*rv32.CFLAGS, "-DXD_HARTS=1"], cc=rv32.CC,
                               pic=False)  # fmt: skip
     _gcc(rv32.link_command(["main.c", "kernel.S", *map(str, objects)], "k.elf", 1, []), folder)
-    run = subprocess.run(rv32.qemu_command("k.elf", 1, None, None), cwd=folder,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = rv32.run_qemu(folder, "k.elf", 1, timeout=120)
     match = re.search(r"c (\d+) asm (\d+) same (\d)", run.stdout + run.stderr)
     if match is None:
         raise RuntimeError(f"no result: {(run.stdout + run.stderr)[-300:]}")

@@ -6,6 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+
+from xdeeploy.universe import full_context
 
 REPO = Path(__file__).resolve().parents[1]
 PEER = REPO.parent / "shared" / "peer-tests" / "deeploy"
@@ -42,3 +46,10 @@ def _weights_store(
 ) -> None:
     # Tests never write into the user's ~/.cache; one store per worker is shared by its tests.
     monkeypatch.setenv("XDEEPLOY_WEIGHTS_DIR", str(tmp_path_factory.getbasetemp() / "weights"))
+
+
+def parse_ir(text: str) -> ModuleOp:
+    """`text` parsed with xDSL's dialects and ours, and verified."""
+    module = Parser(full_context(), text).parse_module()
+    module.verify()
+    return module

@@ -10,18 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from xdsl.context import Context
-from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, ModuleOp
-from xdsl.dialects.func import Func
-from xdsl.dialects.memref import MemRef
-from xdsl.dialects.scf import Scf
-from xdsl.parser import Parser
+from conftest import parse_ir
 from xdsl.utils.exceptions import InterpretationError
 
 from xdeeploy.interp.cluster import core_order
 from xdeeploy.interp.run_buffers import run_buffers
-from xdeeploy.universe import DIALECTS
 
 Array = np.ndarray[Any, Any]
 
@@ -29,17 +22,6 @@ V16 = "memref<16xf32>"
 S4 = "memref<4xf32, strided<[1], offset: ?>>"
 S1 = "memref<1xf32, strided<[1], offset: ?>>"
 ROW = "memref<1x4xf32, strided<[4, 1], offset: ?>>"
-
-
-def parse(text: str) -> ModuleOp:
-    ctx = Context()
-    for dialect in (Builtin, Func, Arith, MemRef, Scf):
-        ctx.load_dialect(dialect)
-    for name, factory in DIALECTS.items():
-        ctx.register_dialect(name, factory)
-    module = Parser(ctx, text).parse_module()
-    module.verify()
-    return module
 
 
 def main(args: str, body: str) -> str:
@@ -80,7 +62,7 @@ def test_each_core_computes_its_slice() -> None:
     body = "    %off = arith.muli %core, %c4 : index\n" + neg_slice(4)
     text = main(IO16, "  %c4 = arith.constant 4 : index\n" + fork(4, body))
     x = x16()
-    (y,) = run_buffers(parse(text), [x])
+    (y,) = run_buffers(parse_ir(text), [x])
     np.testing.assert_array_equal(y, -x)
 
 
@@ -95,7 +77,7 @@ def test_values_of_one_core_stay_with_it_across_a_barrier() -> None:
     cluster.barrier
     kernel.call @xd_unary_f32(XD_ABS, %xs, %ys, 4 : i32, 0.0 : f32, 0.0 : f32) : {S4}, {S4}"""
     x = x16() * np.where(np.arange(16) % 3 == 0, -1, 1).astype(np.float32)
-    (y,) = run_buffers(parse(main(IO16, fork(4, body))), [x])
+    (y,) = run_buffers(parse_ir(main(IO16, fork(4, body))), [x])
     np.testing.assert_array_equal(y, np.abs(x))
 
 
@@ -120,7 +102,7 @@ def test_num_cores_splits_the_work(cores: int) -> None:
       kernel.call @xd_unary_f32(XD_NEG, %xs, %ys, 1 : i32, 0.0 : f32, 0.0 : f32) : {S1}, {S1}
     }}"""
     x = x16()
-    (y,) = run_buffers(parse(main(IO16, fork(cores, body))), [x])
+    (y,) = run_buffers(parse_ir(main(IO16, fork(cores, body))), [x])
     np.testing.assert_array_equal(y, -x)
 
 
@@ -133,7 +115,7 @@ def test_two_cores_writing_the_same_slice_are_reported() -> None:
     body = "    %off = arith.constant 0 : index\n" + neg_slice(4)
     text = main(IO16, fork(2, body))
     with pytest.raises(InterpretationError) as info:
-        run_buffers(parse(text), [x16()])
+        run_buffers(parse_ir(text), [x16()])
     message = str(info.value)
     assert message == (
         "cluster.fork: cores 0 and 1 both write bytes [0, 16) of the same buffer "
@@ -147,7 +129,7 @@ def test_partial_overlap_names_the_shared_bytes() -> None:
     body = "    %c3 = arith.constant 3 : index\n    %off = arith.muli %core, %c3 : index\n"
     text = main(IO16, fork(4, body + neg_slice(4)))
     with pytest.raises(InterpretationError) as info:
-        run_buffers(parse(text), [x16()])
+        run_buffers(parse_ir(text), [x16()])
     message = str(info.value)
     clashes = [
         f"cores {c} and {c + 1} both write bytes [{12 * (c + 1)}, {12 * (c + 1) + 4})"
@@ -180,7 +162,7 @@ def test_same_bytes_in_different_phases_are_fine() -> None:
     %x0 = memref.subview %x[%off] [4] [1] : {V16} to {S4}
     %y0 = memref.subview %y[%c0] [4] [1] : {V16} to {S4}{per_core}"""
     x = x16()
-    (y,) = run_buffers(parse(main(IO16, fork(cores, body))), [x])
+    (y,) = run_buffers(parse_ir(main(IO16, fork(cores, body))), [x])
     # The last phase is core 1's: y[0:4] = -x[4:8]; the rest was never written.
     np.testing.assert_array_equal(y[:4], -x[4:8])
     assert np.isnan(y[4:]).all()
@@ -197,7 +179,7 @@ def test_dma_into_the_same_buffer_is_reported() -> None:
     dma.wait %t : !dma.token"""
     text = main(IO16, f"  %tile = memref.alloc() : {l1}" + fork(2, body))
     with pytest.raises(InterpretationError) as info:
-        run_buffers(parse(text), [x16()])
+        run_buffers(parse_ir(text), [x16()])
     # The first core's copy lands at its wait; the second core's start poisons it.
     want = (
         r"cluster\.fork: cores 0 and 1 both write bytes \[0, 16\) of the same buffer "
@@ -237,13 +219,13 @@ def t_y_inputs() -> tuple[Array, Array, Array]:
 
 def test_with_the_barrier_every_row_sees_all_of_t() -> None:
     a, b, want = t_y_inputs()
-    (y,) = run_buffers(parse(t_then_y(barrier=True)), [a, b])
+    (y,) = run_buffers(parse_ir(t_then_y(barrier=True)), [a, b])
     np.testing.assert_array_equal(y, want)
 
 
 def test_without_the_barrier_the_result_is_wrong() -> None:
     a, b, want = t_y_inputs()
-    (y,) = run_buffers(parse(t_then_y(barrier=False)), [a, b])
+    (y,) = run_buffers(parse_ir(t_then_y(barrier=False)), [a, b])
     assert not np.array_equal(y, want)
     assert np.isnan(y).any()  # rows computed from T elements no core had written yet
 
@@ -260,7 +242,7 @@ def test_nested_barrier_is_an_error() -> None:
       cluster.barrier
     }"""
     with pytest.raises(InterpretationError) as info:
-        run_buffers(parse(main(IO16, fork(2, body))), [x16()])
+        run_buffers(parse_ir(main(IO16, fork(2, body))), [x16()])
     assert str(info.value) == (
         "cluster.barrier inside scf.for: the interpreter only supports barriers at the "
         "top level of a cluster.fork region"
@@ -274,7 +256,7 @@ def test_nested_barrier_is_an_error_even_where_not_reached() -> None:
       cluster.barrier
     }"""
     with pytest.raises(InterpretationError, match=r"^cluster.barrier inside scf.if: "):
-        run_buffers(parse(main(IO16, fork(2, body))), [x16()])
+        run_buffers(parse_ir(main(IO16, fork(2, body))), [x16()])
 
 
 # ---------------------------------------------------------------------- (f) the order
@@ -307,7 +289,7 @@ def adjacent_reads(forks: int) -> str:
 def test_cores_run_in_shuffled_orders() -> None:
     forks = 4
     x = np.arange(10, 18, dtype=np.float32)
-    outputs = run_buffers(parse(adjacent_reads(forks)), [x])
+    outputs = run_buffers(parse_ir(adjacent_reads(forks)), [x])
     # ran_before[f][c]: core c + 1 ran before core c in fork f.
     ran_before = [~np.isnan(y) for y in outputs]
     for y, before in zip(outputs, ran_before, strict=True):
@@ -319,7 +301,7 @@ def test_cores_run_in_shuffled_orders() -> None:
     # The forks do not all share one order.
     assert len({b.tobytes() for b in ran_before}) > 1
     # Reproducible: a second run sees the same orders.
-    again = run_buffers(parse(adjacent_reads(forks)), [x])
+    again = run_buffers(parse_ir(adjacent_reads(forks)), [x])
     for y, z in zip(outputs, again, strict=True):
         assert y.tobytes() == z.tobytes()
 

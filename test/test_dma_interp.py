@@ -7,19 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from xdsl.context import Context
-from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, ModuleOp
-from xdsl.dialects.func import Func
-from xdsl.dialects.memref import MemRef
+from conftest import parse_ir
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
-from xdsl.parser import Parser
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.interp.buffers import BufferFunctions
 from xdeeploy.interp.dma import DmaFunctions, check_all_waited
-from xdeeploy.universe import DIALECTS
 
 F4 = "memref<4xf32>"
 L2 = 'memref<4xf32, "L2">'
@@ -30,15 +25,8 @@ NEG = f"kernel.call @xd_unary_f32(XD_NEG, %l1, %out, 4 : i32, 0.0 : f32, 0.0 : f
 
 
 def _parse(body: str, args: str = f"%src: {L2}, %out: {F4}") -> ModuleOp:
-    ctx = Context()
-    for dialect in (Builtin, Func, MemRef, Arith):
-        ctx.load_dialect(dialect)
-    for load in DIALECTS.values():
-        ctx.load_dialect(load())
     text = f"func.func @f({args}) {{\n  %l1 = memref.alloc() : {L1}\n{body}\n  func.return\n}}"
-    module = Parser(ctx, text).parse_module()
-    module.verify()
-    return module
+    return parse_ir(text)
 
 
 def _run(module: ModuleOp, *args: Any) -> DmaFunctions:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from c_kernels import load_kernels, rerun_under_sanitizers
+from conftest import parse_ir
 from test_runtime_kernels import (
     ENUM,
     HEADER,
@@ -36,11 +37,7 @@ from test_runtime_kernels import (
     ptr,
 )
 from xdsl.context import Context
-from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, ModuleOp
-from xdsl.dialects.func import Func
-from xdsl.dialects.memref import MemRef
-from xdsl.parser import Parser
+from xdsl.dialects.builtin import ModuleOp
 
 from xdeeploy.dialects import kernel
 from xdeeploy.interp import buffers as interp_buffers
@@ -54,7 +51,6 @@ from xdeeploy.lowering.integer_kernels import INTEGER_ONLY_OPS
 from xdeeploy.passes.plan_memory import PlanMemory
 from xdeeploy.tools.build import build_shared_library, compile_module
 from xdeeploy.tools.host import HostLibrary
-from xdeeploy.universe import DIALECTS
 
 Array = npt.NDArray[Any]
 
@@ -566,17 +562,6 @@ def test_sanitized_run(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- end to end
 
 
-def _parse(text: str) -> ModuleOp:
-    ctx = Context()
-    for dialect in (Builtin, Func, Arith, MemRef):
-        ctx.load_dialect(dialect)
-    for name, factory in DIALECTS.items():
-        ctx.register_dialect(name, factory)
-    module = Parser(ctx, text).parse_module()
-    module.verify()
-    return module
-
-
 def _dense(a: Array) -> str:
     return f"dense<{a.tolist()}>"
 
@@ -717,7 +702,7 @@ def _kernels_called(module: ModuleOp) -> set[str]:
 @pytest.mark.parametrize("name", list(END_TO_END))
 def test_end_to_end(name: str, tmp_path: Path) -> None:
     text, inputs = END_TO_END[name](np.random.default_rng(len(name)))
-    module = _parse(text)
+    module = parse_ir(text)
     want = run_module(module, inputs)
     ConvertDnnToKernel().apply(Context(), module)
     module.verify()
@@ -746,7 +731,7 @@ def test_end_to_end_graphs_call_every_integer_kernel() -> None:
     seen: set[str] = set()
     ops: set[type] = set()
     for make in END_TO_END.values():
-        module = _parse(make(np.random.default_rng(0))[0])
+        module = parse_ir(make(np.random.default_rng(0))[0])
         ops |= {type(op) for op in module.walk()}
         ConvertDnnToKernel().apply(Context(), module)
         seen |= _kernels_called(module)

@@ -20,13 +20,10 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from conftest import parse_ir
 from onnx import TensorProto, helper, numpy_helper
 from xdsl.context import Context
-from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, ModuleOp
-from xdsl.dialects.func import Func
-from xdsl.dialects.memref import MemRef
-from xdsl.parser import Parser
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import InterpretationError
 
 from xdeeploy.frontend.models.llama import PRESETS, build_llama, random_weights, seeded_inputs
@@ -37,7 +34,6 @@ from xdeeploy.lowering.convert_dnn_to_kernel import ConvertDnnToKernel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
 from xdeeploy.lowering.integer_kernels import INTEGER_ONLY_OPS
 from xdeeploy.passes.plan_memory import PlanMemory
-from xdeeploy.universe import DIALECTS
 
 PEER = Path(__file__).resolve().parents[1].parent / "shared" / "peer-tests" / "deeploy"
 
@@ -680,17 +676,6 @@ def test_tiny_llama_decode_step_levels_agree() -> None:
 # ----------------------------------------------------------------------------- bugs caught
 
 
-def _parse(text: str) -> ModuleOp:
-    ctx = Context()
-    for dialect in (Builtin, Func, Arith, MemRef):
-        ctx.load_dialect(dialect)
-    for name, factory in DIALECTS.items():
-        ctx.register_dialect(name, factory)
-    module = Parser(ctx, text).parse_module()
-    module.verify()
-    return module
-
-
 _ELEMENTWISE = "1 : i32, array<i32: 4>, array<i32: 1>, array<i32: 1>"
 _F4 = "memref<4xf32>"
 
@@ -721,13 +706,13 @@ def test_overlapping_live_buffers_change_the_result() -> None:
     a = np.array([1, 2, 3, 4], np.float32)
     b = np.array([5, 6, 7, 8], np.float32)
     want = (a + b) - a * b
-    (good,) = run_buffers(_parse(_planned(16)), [a, b])
+    (good,) = run_buffers(parse_ir(_planned(16)), [a, b])
     np.testing.assert_array_equal(good, want)
     # A planning bug: t2 placed over t1 (fully, then half) while t1 is still needed.
     for offset in (0, 8):
-        (bad,) = run_buffers(_parse(_planned(offset)), [a, b])
+        (bad,) = run_buffers(parse_ir(_planned(offset)), [a, b])
         assert not np.array_equal(bad, want), f"t2 at byte {offset} went unnoticed"
-    (half,) = run_buffers(_parse(_planned(8)), [a, b])
+    (half,) = run_buffers(parse_ir(_planned(8)), [a, b])
     # t1's last two floats became t2's first two (5, 12), as in C: t1 = [6, 8, 5, 12].
     np.testing.assert_array_equal(half, [6 - 5, 8 - 12, 5 - 21, 12 - 32])
 
@@ -751,7 +736,7 @@ def test_output_overlapping_input_is_reported() -> None:
     }}
     """
     with pytest.raises(InterpretationError, match="overlaps an input"):
-        run_buffers(_parse(text), [np.zeros(4, np.float32)])
+        run_buffers(parse_ir(text), [np.zeros(4, np.float32)])
 
 
 def test_out_of_bounds_strided_read_is_reported() -> None:
@@ -768,13 +753,13 @@ def test_out_of_bounds_strided_read_is_reported() -> None:
     }}
     """
     with pytest.raises(InterpretationError, match="outside the buffer"):
-        run_buffers(_parse(text), [np.arange(6, dtype=np.float32)])
+        run_buffers(parse_ir(text), [np.arange(6, dtype=np.float32)])
     # A negative stride from the view's end back to the source's start is in bounds.
     ok = text.replace("array<i32: 4>,\n            array<i32: 2>", "array<i32: 4>, array<i32: -1>")
     ok = ok.replace("offset: [2], sizes: [4]", "offset: [5], sizes: [1]").replace(
         "memref<4xf32, strided<[1], offset: 2>>", "memref<1xf32, strided<[1], offset: 5>>"
     )
-    (got,) = run_buffers(_parse(ok), [np.arange(6, dtype=np.float32)])
+    (got,) = run_buffers(parse_ir(ok), [np.arange(6, dtype=np.float32)])
     np.testing.assert_array_equal(got, [5, 4, 3, 2])
 
 
@@ -788,5 +773,5 @@ def test_reading_uninitialized_memory_shows() -> None:
       }}
     }}
     """
-    (got,) = run_buffers(_parse(text), [np.ones(4, np.float32)])
+    (got,) = run_buffers(parse_ir(text), [np.ones(4, np.float32)])
     assert np.all(np.isnan(got))

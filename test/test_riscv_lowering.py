@@ -5,7 +5,6 @@ the RISC-V ISA on edge values."""
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
@@ -14,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.dialects.riscv.abstract_ops import RISCVAsmTarget
+from xdsl.dialects.riscv.abstract_ops import riscv_code
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.riscv import RiscvFunctions
 from xdsl.interpreters.riscv_func import RiscvFuncFunctions
@@ -27,19 +25,16 @@ from xdsl.parser import Parser
 
 from xdeeploy.interp.reference import matmul as reference_matmul
 from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
-from xdeeploy.lowering.asm_kernels import context, matmul
+from xdeeploy.lowering.asm_kernels import matmul
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.tools import rv32
+from xdeeploy.universe import full_context
 
 Array = np.ndarray[Any, Any]
 
 
-def _context() -> Context:
-    return context()
-
-
 def _lower(text: str, allocate: bool = False) -> ModuleOp:
-    ctx = _context()
+    ctx = full_context()
     module = Parser(ctx, text).parse_module()
     LowerToRiscv(allocate=allocate).apply(ctx, module)
     module.verify()
@@ -60,6 +55,25 @@ def _run(module: ModuleOp, name: str, *buffers: Array) -> list[Array]:
         np.frombuffer(bytes(p.memory), dtype=b.dtype).reshape(b.shape)
         for p, b in zip(pointers, buffers, strict=True)
     ]
+
+
+needs_rv32 = pytest.mark.skipif(
+    shutil.which(rv32.CC) is None or shutil.which(rv32.QEMU) is None,
+    reason=f"{rv32.CC} / {rv32.QEMU} not installed (scripts/setup.sh installs them)",
+)
+
+
+def _bare_metal(folder: Path, kernel: ModuleOp, main_c: str) -> list[int]:
+    """The kernel's `-t riscv-asm` text assembled and linked with `main_c` for rv32-virt,
+    run on one hart; the integers the program printed."""
+    (folder / "kernel.S").write_text(riscv_code(kernel))
+    (folder / "main.c").write_text(main_c)
+    rv32.stage_runtime(folder)
+    cmd = rv32.link_command(["main.c", "kernel.S", "runtime/src/cluster.c"], "k.elf", 1, [])
+    built = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    run = rv32.run_qemu(folder, "k.elf", 1, timeout=60)
+    return [int(v) for v in (run.stdout + run.stderr).split()]  # semihosting prints on stderr
 
 
 ADD_I8 = """
@@ -159,8 +173,7 @@ def _c_div(a: int, b: int) -> tuple[int, int]:
     ("a", "b"), [(-7, 2), (7, -2), (-(2**31), -1), (5, 0), (-123456789, 31), (2**31 - 1, 3)]
 )
 def test_added_instructions_follow_the_isa(a: int, b: int) -> None:
-    ctx = _context()
-    module = Parser(ctx, ISA).parse_module()
+    module = Parser(full_context(), ISA).parse_module()
     buf = np.zeros(10, dtype=np.int32)
     buf[:2] = a, b
     (out,) = _run(module, "isa", buf)
@@ -183,17 +196,10 @@ def test_added_instructions_follow_the_isa(a: int, b: int) -> None:
     assert halves[19] == 0  # sh wrote two bytes only
 
 
-@pytest.mark.skipif(
-    shutil.which(rv32.CC) is None or shutil.which(rv32.QEMU) is None,
-    reason=f"{rv32.CC} / {rv32.QEMU} not installed (scripts/setup.sh installs them)",
-)
+@needs_rv32
 def test_printed_assembly_runs_bare_metal(tmp_path: Path) -> None:
     """`-t riscv-asm` of the lowered kernel assembles with GNU as, links with a C caller
     and computes on QEMU what numpy computes, leaving the byte after the output alone."""
-    module = _lower(ADD_I8, allocate=True)
-    text = io.StringIO()
-    RISCVAsmTarget().emit(_context(), module, text)
-    (tmp_path / "kernel.S").write_text(text.getvalue())
     r = np.random.default_rng(9)
     a = r.integers(-128, 128, 37, dtype=np.int8)
     b = r.integers(-128, 128, 37, dtype=np.int8)
@@ -201,7 +207,7 @@ def test_printed_assembly_runs_bare_metal(tmp_path: Path) -> None:
     def c_array(values: Array) -> str:
         return "{" + ", ".join(str(int(v)) for v in values) + "}"
 
-    (tmp_path / "main.c").write_text(
+    main_c = (
         "#include <stdint.h>\n#include <stdio.h>\n"
         "void add_i8(const int8_t *a, const int8_t *b, int8_t *y);\n"
         f"static const int8_t a[37] = {c_array(a)};\n"
@@ -216,15 +222,7 @@ def test_printed_assembly_runs_bare_metal(tmp_path: Path) -> None:
         "    return 0;\n"
         "}\n"
     )
-    (tmp_path / "runtime").symlink_to(Path(rv32.__file__).parents[1] / "runtime_c")
-    cmd = rv32.link_command(["main.c", "kernel.S", "runtime/src/cluster.c"], "k.elf", 1, [])
-    built = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    run = subprocess.run(
-        rv32.qemu_command("k.elf", 1, None, None), cwd=tmp_path, capture_output=True,
-        text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    got = np.array([int(v) for v in (run.stdout + run.stderr).split()], dtype=np.int64)
+    got = np.array(_bare_metal(tmp_path, _lower(ADD_I8, allocate=True), main_c))
     want = (a.astype(np.int32) + b.astype(np.int32)).astype(np.int8)
     assert np.array_equal(got[:37], want) and np.all(got[37:] == 90)
 
@@ -250,23 +248,17 @@ def test_float_matmul_kernel_rounds_as_the_c_kernel(m: int, k: int, n: int) -> N
     assert got.tobytes() == reference_matmul(a, b).tobytes()
 
 
-@pytest.mark.skipif(
-    shutil.which(rv32.CC) is None or shutil.which(rv32.QEMU) is None,
-    reason=f"{rv32.CC} / {rv32.QEMU} not installed (scripts/setup.sh installs them)",
-)
+@needs_rv32
 def test_matmul_assembly_keeps_the_callers_saved_registers(tmp_path: Path) -> None:
     """The int8 matmul needs the s registers: its prologue/epilogue must give the caller
     back the values it keeps there across the call (here twelve live locals)."""
     m, k, n = 4, 64, 16
     module = _lower(matmul("mm", m, k, n, "i8"), allocate=True)
-    text = io.StringIO()
-    RISCVAsmTarget().emit(_context(), module, text)
-    assert re.search(r"\bs\d+\b", text.getvalue()), "the kernel uses saved registers"
-    (tmp_path / "kernel.S").write_text(text.getvalue())
+    assert re.search(r"\bs\d+\b", riscv_code(module)), "the kernel uses saved registers"
     r = np.random.default_rng(2)
     a = r.integers(-128, 128, (m, k), dtype=np.int8)
     b = r.integers(-128, 128, (k, n), dtype=np.int8)
-    (tmp_path / "main.c").write_text(
+    main_c = (
         "#include <stdint.h>\n#include <stdio.h>\n"
         "void mm(const int8_t *a, const int8_t *b, int32_t *y);\n"
         f"static const int8_t a[{m * k}] = {{{', '.join(map(str, a.reshape(-1)))}}};\n"
@@ -287,15 +279,7 @@ def test_matmul_assembly_keeps_the_callers_saved_registers(tmp_path: Path) -> No
         "    return 0;\n"
         "}\n"
     )
-    (tmp_path / "runtime").symlink_to(Path(rv32.__file__).parents[1] / "runtime_c")
-    cmd = rv32.link_command(["main.c", "kernel.S", "runtime/src/cluster.c"], "k.elf", 1, [])
-    built = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    run = subprocess.run(
-        rv32.qemu_command("k.elf", 1, None, None), cwd=tmp_path, capture_output=True,
-        text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    values = [int(v) for v in (run.stdout + run.stderr).split()]
+    values = _bare_metal(tmp_path, module, main_c)
     assert values[0] == 1, "a saved register came back changed"
     assert np.array_equal(
         np.array(values[1:]), (a.astype(np.int32) @ b.astype(np.int32)).reshape(-1)

@@ -20,6 +20,7 @@ from xdeeploy.tools.rv32 import (
     _symbol,  # pyright: ignore[reportPrivateUsage]
     link_command,
     qemu_command,
+    stage_runtime,
 )
 
 RUNTIME = Path(xdeeploy.__file__).parent / "runtime_c"
@@ -250,8 +251,7 @@ needs_rv32 = pytest.mark.skipif(
 def _rv32_elf(folder: Path, source: str, harts: int, defines: list[str]) -> Path:
     """Builds `source` for rv32-virt as rv32.py builds networks (its start-up file)."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(RUNTIME, folder / "runtime", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    stage_runtime(folder)
     (folder / "prog.c").write_text(source)
     cmd = link_command(["prog.c", "runtime/src/cluster.c"], "prog.elf", harts, defines)
     built = _run(cmd, folder)

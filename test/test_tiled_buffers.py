@@ -22,14 +22,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import parse_ir
 from xdsl.context import Context
 from xdsl.dialects import memref
-from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, DictionaryAttr, IntegerAttr, MemRefType, ModuleOp
-from xdsl.dialects.func import Func
-from xdsl.dialects.memref import MemRef
-from xdsl.dialects.scf import Scf
-from xdsl.parser import Parser
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, MemRefType, ModuleOp
 
 from xdeeploy import weights
 from xdeeploy.errors import DeeployError
@@ -38,24 +34,12 @@ from xdeeploy.lowering.emit_c import CEmitter
 from xdeeploy.passes.plan_memory import L1_ARENA_ATTR, PlanMemory, is_l1
 from xdeeploy.tools.build import build_shared_library, compile_module
 from xdeeploy.tools.host import HostLibrary
-from xdeeploy.universe import DIALECTS
 
 Array = np.ndarray[Any, Any]
 
 
-def parse(text: str) -> ModuleOp:
-    ctx = Context()
-    for dialect in (Builtin, Func, Arith, MemRef, Scf):
-        ctx.load_dialect(dialect)
-    for name, factory in DIALECTS.items():
-        ctx.register_dialect(name, factory)
-    module = Parser(ctx, text).parse_module()
-    module.verify()
-    return module
-
-
 def planned(text: str) -> ModuleOp:
-    module = parse(text)
+    module = parse_ir(text)
     PlanMemory().apply(Context(), module)
     module.verify()
     return module
@@ -447,8 +431,8 @@ CASES: dict[str, Callable[[], Case]] = {
 def test_interpreter_matches_untiled(name: str) -> None:
     case = CASES[name]()
     inputs = case.inputs(np.random.default_rng(0))
-    (want,) = run_buffers(parse(case.untiled), inputs)
-    (tiled,) = run_buffers(parse(case.tiled), inputs)
+    (want,) = run_buffers(parse_ir(case.untiled), inputs)
+    (tiled,) = run_buffers(parse_ir(case.tiled), inputs)
     assert_same_bits(tiled, want, "tiled")
     (planned_tiled,) = run_buffers(planned(case.tiled), inputs)
     assert_same_bits(planned_tiled, want, "tiled, after plan-memory")
@@ -461,7 +445,7 @@ def test_c_matches_untiled(name: str, tmp_path: Path) -> None:
     (want,) = run_c(case.untiled, inputs, tmp_path / "untiled")
     (got,) = run_c(case.tiled, inputs, tmp_path / "tiled")
     assert_same_bits(got, want, "tiled C vs untiled C")
-    (interpreted,) = run_buffers(parse(case.tiled), inputs)
+    (interpreted,) = run_buffers(parse_ir(case.tiled), inputs)
     if case.exact_kernels:
         assert_same_bits(got, interpreted, "C vs interpreter")
     else:
@@ -491,19 +475,19 @@ def test_early_read_is_an_error(name: str, break_it: Callable[[str], str]) -> No
     case = CASES[name]()
     inputs = case.inputs(np.random.default_rng(2))
     with pytest.raises(DeeployError, match=r"uses the destination of dma\.start #\d+ before"):
-        run_buffers(parse(break_it(case.tiled)), inputs)
+        run_buffers(parse_ir(break_it(case.tiled)), inputs)
 
 
 def test_forgotten_output_wait_is_an_error() -> None:
     case = _softmax_rows()
     text = case.tiled.replace("    dma.wait %t1 : !dma.token\n", "")
     with pytest.raises(DeeployError, match=r"@xd_softmax_f32 writes the source of dma\.start #2"):
-        run_buffers(parse(text), case.inputs(np.random.default_rng(0)))
+        run_buffers(parse_ir(text), case.inputs(np.random.default_rng(0)))
     # Dropped in the last iteration only (a peeled epilogue), the end of the run reports it.
     case = _double_buffered()
     text = case.tiled.replace("  dma.wait %out3 : !dma.token\n", "")
     with pytest.raises(DeeployError, match=r"never waited for: dma\.start #8$"):
-        run_buffers(parse(text), case.inputs(np.random.default_rng(0)))
+        run_buffers(parse_ir(text), case.inputs(np.random.default_rng(0)))
 
 
 def _attr_size(module: ModuleOp, attr: str) -> int:

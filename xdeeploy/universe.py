@@ -6,6 +6,7 @@ dialect or pass is used.
 
 from collections.abc import Callable
 
+from xdsl.context import Context
 from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
@@ -172,3 +173,13 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 TARGETS: dict[str, Callable[[], type[Target]]] = {"c": _c_target}
 
 XDEEPLOY_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES, all_targets=TARGETS)
+
+
+def full_context() -> Context:
+    """xDSL's dialects and ours, as `deeploy-opt` (or stock `xdsl-opt`) parses."""
+    from xdsl.dialects import get_all_dialects
+
+    ctx = Context()
+    for name, factory in {**get_all_dialects(), **DIALECTS}.items():
+        ctx.register_dialect(name, factory)
+    return ctx

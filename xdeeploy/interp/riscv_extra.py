@@ -24,6 +24,7 @@ from xdsl.dialects.riscv import ops as riscv
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.interpreters.riscv import RiscvFunctions
 from xdsl.interpreters.utils.ptr import RawPtr
+from xdsl.ir import Operation
 from xdsl.utils.comparisons import to_signed, to_unsigned
 
 from xdeeploy.dialects import riscv_mem
@@ -68,57 +69,39 @@ def _result(interpreter: Interpreter, op: Any, value: int) -> PythonValues:
     return RiscvFunctions.set_reg_values(interpreter, op.results, (_wrap(value),))
 
 
+def _load_impl(op_type: type[Operation], size: int, signed: bool) -> Any:
+    @impl(op_type)
+    def run(_: Any, interpreter: Interpreter, op: Operation, args: PythonValues):
+        return _load(interpreter, op, args, size, signed)
+
+    return run
+
+
+def _store_impl(op_type: type[Operation], size: int) -> Any:
+    @impl(op_type)
+    def run(_: Any, interpreter: Interpreter, op: Operation, args: PythonValues):
+        return _store(interpreter, op, args, size)
+
+    return run
+
+
 @register_impls
 class RiscvExtraFunctions(InterpreterFunctions):
     """Register after xDSL's `RiscvFunctions` with `override=True` (div, rem)."""
 
-    @impl(riscv.LbOp)
-    def run_lb(self, interpreter: Interpreter, op: riscv.LbOp, args: PythonValues):
-        return _load(interpreter, op, args, 1, True)
-
-    @impl(riscv_mem.LbOp)
-    def run_mem_lb(self, interpreter: Interpreter, op: riscv_mem.LbOp, args: PythonValues):
-        return _load(interpreter, op, args, 1, True)
-
-    @impl(riscv.LbuOp)
-    def run_lbu(self, interpreter: Interpreter, op: riscv.LbuOp, args: PythonValues):
-        return _load(interpreter, op, args, 1, False)
-
-    @impl(riscv_mem.LbuOp)
-    def run_mem_lbu(self, interpreter: Interpreter, op: riscv_mem.LbuOp, args: PythonValues):
-        return _load(interpreter, op, args, 1, False)
-
-    @impl(riscv.LhOp)
-    def run_lh(self, interpreter: Interpreter, op: riscv.LhOp, args: PythonValues):
-        return _load(interpreter, op, args, 2, True)
-
-    @impl(riscv_mem.LhOp)
-    def run_mem_lh(self, interpreter: Interpreter, op: riscv_mem.LhOp, args: PythonValues):
-        return _load(interpreter, op, args, 2, True)
-
-    @impl(riscv.LhuOp)
-    def run_lhu(self, interpreter: Interpreter, op: riscv.LhuOp, args: PythonValues):
-        return _load(interpreter, op, args, 2, False)
-
-    @impl(riscv_mem.LhuOp)
-    def run_mem_lhu(self, interpreter: Interpreter, op: riscv_mem.LhuOp, args: PythonValues):
-        return _load(interpreter, op, args, 2, False)
-
-    @impl(riscv.SbOp)
-    def run_sb(self, interpreter: Interpreter, op: riscv.SbOp, args: PythonValues):
-        return _store(interpreter, op, args, 1)
-
-    @impl(riscv_mem.SbOp)
-    def run_mem_sb(self, interpreter: Interpreter, op: riscv_mem.SbOp, args: PythonValues):
-        return _store(interpreter, op, args, 1)
-
-    @impl(riscv.ShOp)
-    def run_sh(self, interpreter: Interpreter, op: riscv.ShOp, args: PythonValues):
-        return _store(interpreter, op, args, 2)
-
-    @impl(riscv_mem.ShOp)
-    def run_mem_sh(self, interpreter: Interpreter, op: riscv_mem.ShOp, args: PythonValues):
-        return _store(interpreter, op, args, 2)
+    # Byte and halfword access: one implementation each for xDSL's op and ours.
+    run_lb = _load_impl(riscv.LbOp, 1, signed=True)
+    run_mem_lb = _load_impl(riscv_mem.LbOp, 1, signed=True)
+    run_lbu = _load_impl(riscv.LbuOp, 1, signed=False)
+    run_mem_lbu = _load_impl(riscv_mem.LbuOp, 1, signed=False)
+    run_lh = _load_impl(riscv.LhOp, 2, signed=True)
+    run_mem_lh = _load_impl(riscv_mem.LhOp, 2, signed=True)
+    run_lhu = _load_impl(riscv.LhuOp, 2, signed=False)
+    run_mem_lhu = _load_impl(riscv_mem.LhuOp, 2, signed=False)
+    run_sb = _store_impl(riscv.SbOp, 1)
+    run_mem_sb = _store_impl(riscv_mem.SbOp, 1)
+    run_sh = _store_impl(riscv.ShOp, 2)
+    run_mem_sh = _store_impl(riscv_mem.ShOp, 2)
 
     @impl(riscv.MulhOp)
     def run_mulh(self, interpreter: Interpreter, op: riscv.MulhOp, args: PythonValues):

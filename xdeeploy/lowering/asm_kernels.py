@@ -8,10 +8,6 @@ specialised per tile shape, as the tiles of a network are.
 
 from __future__ import annotations
 
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-
 
 def add_i8(name: str, n: int) -> str:
     """y[i] = a[i] + b[i] on int8, wrapping (xd_binary_int, XD_ADD, XD_T_I8, no broadcast)."""
@@ -77,19 +73,3 @@ func.func @{name}(%a: memref<{m * k}x{elem}>, %b: memref<{k * n}x{elem}>, %out: 
   func.return
 }}
 """
-
-
-def context() -> Context:
-    """xDSL's dialects and ours (what `deeploy-opt` and stock `xdsl-opt` see)."""
-    from xdsl.dialects import get_all_dialects
-
-    from xdeeploy.universe import DIALECTS
-
-    ctx = Context()
-    for name, factory in {**get_all_dialects(), **DIALECTS}.items():
-        ctx.register_dialect(name, factory)
-    return ctx
-
-
-def parse(ctx: Context, text: str) -> ModuleOp:
-    return Parser(ctx, text).parse_module()

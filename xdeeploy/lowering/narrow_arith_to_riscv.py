@@ -15,6 +15,7 @@ Run before xDSL's `convert-arith-to-riscv`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.backend.riscv.lowering.utils import cast_operands_to_regs
@@ -56,10 +57,20 @@ def _sign_extending_load(value: SSAValue, width: int) -> bool:
     return isinstance(load, riscv_mem.LbOp if width == 8 else riscv_mem.LhOp)
 
 
-def _replace(rewriter: PatternRewriter, op: Operation, ops: list[Operation]) -> None:
-    result = ops[-1].results[0]
+def _replace(
+    rewriter: PatternRewriter, op: Operation, value: SSAValue, ops: Sequence[Operation] = ()
+) -> None:
+    """`op` becomes `ops` (none: `value`'s register as it is), seen as its result type."""
+    result = ops[-1].results[0] if ops else value
     back = UnrealizedConversionCastOp.get((result,), (op.results[0].type,))
     rewriter.replace(op, [*ops, back])
+
+
+def _shifted(value: SSAValue, width: int, down: type[rv32.SraiOp | rv32.SrliOp]) -> list[Operation]:
+    """The low `width` bits moved to the top, then back down by `down` (arithmetic or
+    logical): the value sign- or zero-extended from `width` bits."""
+    up = rv32.SlliOp(value, XLEN - width)
+    return [up, down(up.rd, XLEN - width)]
 
 
 class ExtSI(RewritePattern):
@@ -70,11 +81,9 @@ class ExtSI(RewritePattern):
             return
         (value,) = cast_operands_to_regs(rewriter, op)
         if _sign_extending_load(op.input, width):
-            rewriter.replace(op, UnrealizedConversionCastOp.get((value,), (op.result.type,)))
-            return
-        up = rv32.SlliOp(value, XLEN - width)
-        down = rv32.SraiOp(up.rd, XLEN - width)
-        _replace(rewriter, op, [up, down])
+            _replace(rewriter, op, value)
+        else:
+            _replace(rewriter, op, value, _shifted(value, width, rv32.SraiOp))
 
 
 class ExtUI(RewritePattern):
@@ -85,11 +94,9 @@ class ExtUI(RewritePattern):
             return
         (value,) = cast_operands_to_regs(rewriter, op)
         if width == 8:
-            _replace(rewriter, op, [riscv.AndiOp(value, 0xFF)])
-            return
-        up = rv32.SlliOp(value, XLEN - width)
-        down = rv32.SrliOp(up.rd, XLEN - width)
-        _replace(rewriter, op, [up, down])
+            _replace(rewriter, op, value, [riscv.AndiOp(value, 0xFF)])
+        else:
+            _replace(rewriter, op, value, _shifted(value, width, rv32.SrliOp))
 
 
 class TruncI(RewritePattern):
@@ -98,7 +105,7 @@ class TruncI(RewritePattern):
         if _narrow(op.result.type) is None or _width(op.input.type) != XLEN:
             return
         (value,) = cast_operands_to_regs(rewriter, op)
-        rewriter.replace(op, UnrealizedConversionCastOp.get((value,), (op.result.type,)))
+        _replace(rewriter, op, value)
 
 
 @dataclass(frozen=True)

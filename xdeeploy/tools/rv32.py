@@ -24,6 +24,7 @@ import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,9 @@ PLUGIN = Path(__file__).resolve().parents[2] / ".venv" / "lib" / "xdeeploy" / "l
 """Built by scripts/setup.sh from scripts/xd_count_plugin.c (absent: no per-hart counts)."""
 
 
+@cache
 def crt0() -> Path:
-    """picolibc's semihosting crt0 for our multilib."""
+    """picolibc's semihosting crt0 for our multilib (asked of gcc once per process)."""
     out = subprocess.run([CC, *ARCH, "-print-multi-directory"], capture_output=True, text=True,
                          check=False)  # fmt: skip
     return PICOLIBC / out.stdout.strip() / "crt0-semihost.o"
@@ -158,6 +160,32 @@ def _why(result: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else "no output"
 
 
+def stage_runtime(folder: Path) -> None:
+    """`folder/runtime`: the package's runtime_c, where `link_command` looks for it."""
+    if not (folder / "runtime").exists():
+        (folder / "runtime").symlink_to(Path(__file__).resolve().parents[1] / "runtime_c")
+
+
+def run_qemu(
+    folder: Path,
+    elf: str,
+    harts: int,
+    counts: Path | None = None,
+    mark: int | None = None,
+    timeout: float = TIMEOUT_S,
+) -> subprocess.CompletedProcess[str]:
+    """Runs `elf` in `folder` (semihosting's files are relative to it) on `harts` harts;
+    a missing QEMU or a hang is one DeeployError line."""
+    cmd = qemu_command(elf, harts, counts, mark)
+    try:
+        return subprocess.run(cmd, cwd=folder, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+    except FileNotFoundError:
+        raise DeeployError(f"{QEMU} not found: run scripts/setup.sh (it installs it)") from None
+    except subprocess.TimeoutExpired:
+        raise DeeployError(f"QEMU did not finish within {timeout:g} s (a hang?)") from None
+
+
 @dataclass(frozen=True)
 class Rv32Run:
     outputs: list[np.ndarray]
@@ -222,16 +250,7 @@ class Rv32Program:
         counts = folder / "counts.txt" if PLUGIN.is_file() else None
         if counts is not None:
             counts.unlink(missing_ok=True)
-        cmd = qemu_command("network.elf", self.cores, counts, self.mark)
-        try:
-            result = subprocess.run(
-                cmd, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        except FileNotFoundError:
-            raise DeeployError(f"{QEMU} not found: run scripts/setup.sh (it installs it)") from None
-        except subprocess.TimeoutExpired:
-            raise DeeployError(f"QEMU did not finish within {TIMEOUT_S} s (a hang?)") from None
+        result = run_qemu(folder, "network.elf", self.cores, counts, self.mark)
         if result.returncode != 0 or not out.is_file():
             raise DeeployError(
                 f"the RV32 program failed (exit {result.returncode}): {_why(result)}"
