@@ -28,6 +28,7 @@ SHAPES = {
     "matmul i8->i32": [(1, 64, 64), (4, 64, 16), (8, 32, 32)],
     "matmul f32": [(1, 64, 64), (4, 32, 16)],
     "add i8": [(256,), (1024,)],
+    "requant i32->i8": [(4, 64), (16, 16)],
 }
 
 
@@ -37,48 +38,69 @@ def _c_array(values: np.ndarray) -> str:
     return "{" + ", ".join(str(int(v)) for v in values.reshape(-1)) + "}"
 
 
+def _decl(name: str, ctype: str, values: np.ndarray) -> str:
+    return f"static const {ctype} {name}[{values.size}] = {_c_array(values)};\n"
+
+
 def _case(kind: str, shape: tuple[int, ...]) -> tuple[str, str, str]:
-    """(kernel IR, C declarations and calls around instret, the checks) for one case."""
-    from xdeeploy.lowering.asm_kernels import add_i8, matmul
+    """(kernel IR, C declarations and calls around instret, the checks) for one case.
+    The integer kernels come from the compiler's own makers (`convert-kernel-to-asm`),
+    the most unrolled variant that fits the registers."""
+    from xdeeploy.lowering import asm_kernels as ak
+    from xdeeploy.lowering.kernel_to_asm import fitting_kernel
+
+    def made(make: Any, sizes: list[int]) -> str:
+        fn = fitting_kernel("asm_kernel", sizes, make)
+        if fn is None:
+            raise RuntimeError("no variant fits the registers")
+        return str(fn)
 
     r = np.random.default_rng(sum(shape))
     if kind == "add i8":
         (n,) = shape
         a, b = (r.integers(-128, 128, n, dtype=np.int8) for _ in range(2))
-        decl = (f"static const int8_t a[{n}] = {_c_array(a)};\n"
-                f"static const int8_t b[{n}] = {_c_array(b)};\n"
-                f"static int8_t y_c[{n}], y_asm[{n}];\n"
-                f"void asm_kernel(const int8_t *, const int8_t *, int8_t *);\n")  # fmt: skip
+        decl = (_decl("a", "int8_t", a) + _decl("b", "int8_t", b)
+                + f"static int8_t y_c[{n}], y_asm[{n}];\n"
+                "void asm_kernel(const int8_t *, const int8_t *, int8_t *);\n")  # fmt: skip
         c_call = (f"xd_binary_int(XD_ADD, XD_T_I8, a, b, y_c, 1, (const int32_t[]){{{n}}}, "
                   "(const int32_t[]){1}, (const int32_t[]){1})")  # fmt: skip
-        return add_i8("asm_kernel", n), decl, _calls(c_call, "asm_kernel(a, b, y_asm)", "y", n)
+        ir = made(lambda name, sizes, _: ak.binary_int(name, "XD_ADD", 8, True, [n], [1], [1],
+                                                        (n, n, n)), [n, n, n])  # fmt: skip
+        return ir, decl, _calls(c_call, "asm_kernel(a, b, y_asm)", "y", n)
+    if kind == "requant i32->i8":
+        m, n = shape
+        x = r.integers(-(2**20), 2**20, (m, n), dtype=np.int32)
+        mul = r.integers(1, 2**12, m, dtype=np.int32)
+        add = r.integers(-(2**15), 2**15, m, dtype=np.int32)
+        decl = (_decl("x", "int32_t", x) + _decl("mul", "int32_t", mul)
+                + _decl("add", "int32_t", add) + f"static int8_t y_c[{m * n}], y_asm[{m * n}];\n"
+                "void asm_kernel(const int32_t *, const int32_t *, const int32_t *, int8_t *);\n")  # fmt: skip
+        c_call = (f"xd_requant_shift(x, XD_T_I32, mul, XD_T_I32, add, XD_T_I32, y_c, XD_T_I8, 2, "
+                  f"(const int32_t[]){{{m}, {n}}}, (const int32_t[]){{{n}, 1}}, "
+                  "(const int32_t[]){1, 0}, (const int32_t[]){1, 0}, 16, -128, 127)")  # fmt: skip
+        rq = ak.Requant((32, True), (32, True), (32, True), (8, True), [m, n], [n, 1], [1, 0],
+                        [1, 0], 16, -128, 127)  # fmt: skip
+        ir = made(lambda name, sizes, _: ak.requant_shift(name, rq, sizes), [m * n, m, m, m * n])
+        return ir, decl, _calls(c_call, "asm_kernel(x, mul, add, y_asm)", "y", m * n)
     m, k, n = shape
     if kind == "matmul f32":
         a = r.standard_normal((m, k)).astype(np.float32)
         b = r.standard_normal((k, n)).astype(np.float32)
-        t, o, call = (
-            "float",
-            "float",
-            "xd_matmul_f32(a, b, y_c, {m}, {k}, {n}, 0, NULL, NULL, NULL)",
-        )
-        elem = "f32"
+        t, o = "float", "float"
+        c_call = f"xd_matmul_f32(a, b, y_c, {m}, {k}, {n}, 0, NULL, NULL, NULL)"
+        ir = ak.matmul("asm_kernel", m, k, n, "f32")
     else:
         a = r.integers(-128, 128, (m, k), dtype=np.int8)
         b = r.integers(-128, 128, (k, n), dtype=np.int8)
         t, o = "int8_t", "int32_t"
-        call = ("xd_matmul_int(a, XD_T_I8, b, XD_T_I8, y_c, XD_T_I32, {m}, {k}, {n}, 0, NULL, "
-                "NULL, NULL)")  # fmt: skip
-        elem = "i8"
-    decl = (f"static const {t} a[{m * k}] = {_c_array(a)};\n"
-            f"static const {t} b[{k * n}] = {_c_array(b)};\n"
-            f"static {o} y_c[{m * n}], y_asm[{m * n}];\n"
+        c_call = (f"xd_matmul_int(a, XD_T_I8, b, XD_T_I8, y_c, XD_T_I32, {m}, {k}, {n}, 0, NULL, "
+                  "NULL, NULL)")  # fmt: skip
+        p = ak.Product((8, True), (8, True), (32, True), m, k, n, k, 1, n, 1)
+        ir = made(lambda name, sizes, u: ak.matmul_int(name, p, sizes, u), [m * k, k * n, m * n])
+    decl = (_decl("a", t, a) + _decl("b", t, b)
+            + f"static {o} y_c[{m * n}], y_asm[{m * n}];\n"
             f"void asm_kernel(const {t} *, const {t} *, {o} *);\n")  # fmt: skip
-    c_call = call.format(m=m, k=k, n=n)
-    return (
-        matmul("asm_kernel", m, k, n, elem),
-        decl,
-        _calls(c_call, "asm_kernel(a, b, y_asm)", "y", m * n),
-    )
+    return ir, decl, _calls(c_call, "asm_kernel(a, b, y_asm)", "y", m * n)
 
 
 def _calls(c_call: str, asm_call: str, out: str, count: int) -> str:

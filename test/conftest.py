@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
@@ -53,3 +54,31 @@ def parse_ir(text: str) -> ModuleOp:
     module = Parser(full_context(), text).parse_module()
     module.verify()
     return module
+
+
+def run_riscv(module: ModuleOp, name: str, *buffers: np.ndarray) -> list[np.ndarray]:
+    """Calls `name` of a `riscv`-level module in xDSL's interpreter (with our 32-bit
+    additions, `interp/riscv_extra.py`) on raw copies of `buffers`; returns them as the
+    function left them."""
+    from xdsl.interpreter import Interpreter
+    from xdsl.interpreters.riscv import RiscvFunctions
+    from xdsl.interpreters.riscv_func import RiscvFuncFunctions
+    from xdsl.interpreters.riscv_scf import RiscvScfFunctions
+    from xdsl.interpreters.rv32 import Rv32Functions
+    from xdsl.interpreters.utils.ptr import RawPtr
+
+    from xdeeploy.interp.riscv_extra import RiscvExtraFunctions, Rv32ExtraFunctions
+
+    interpreter = Interpreter(module)
+    interpreter.register_implementations(RiscvFunctions())
+    interpreter.register_implementations(RiscvFuncFunctions())
+    interpreter.register_implementations(RiscvScfFunctions())
+    interpreter.register_implementations(Rv32Functions())
+    interpreter.register_implementations(RiscvExtraFunctions(), override=True)
+    interpreter.register_implementations(Rv32ExtraFunctions(), override=True)
+    pointers = [RawPtr(bytearray(b.tobytes())) for b in buffers]
+    interpreter.call_op(name, tuple(pointers))
+    return [
+        np.frombuffer(bytes(p.memory), dtype=b.dtype).reshape(b.shape)
+        for p, b in zip(pointers, buffers, strict=True)
+    ]

@@ -13,18 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import run_riscv
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.riscv.abstract_ops import riscv_code
-from xdsl.interpreter import Interpreter
-from xdsl.interpreters.riscv import RiscvFunctions
-from xdsl.interpreters.riscv_func import RiscvFuncFunctions
-from xdsl.interpreters.riscv_scf import RiscvScfFunctions
-from xdsl.interpreters.rv32 import Rv32Functions
-from xdsl.interpreters.utils.ptr import RawPtr
 from xdsl.parser import Parser
 
 from xdeeploy.interp.reference import matmul as reference_matmul
-from xdeeploy.interp.riscv_extra import RiscvExtraFunctions
 from xdeeploy.lowering.asm_kernels import matmul
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.tools import rv32
@@ -39,22 +33,6 @@ def _lower(text: str, allocate: bool = False) -> ModuleOp:
     LowerToRiscv(allocate=allocate).apply(ctx, module)
     module.verify()
     return module
-
-
-def _run(module: ModuleOp, name: str, *buffers: Array) -> list[Array]:
-    """Calls `name` on raw copies of `buffers`; returns them as the kernel left them."""
-    interpreter = Interpreter(module)
-    interpreter.register_implementations(RiscvFunctions())
-    interpreter.register_implementations(RiscvExtraFunctions(), override=True)
-    interpreter.register_implementations(RiscvFuncFunctions())
-    interpreter.register_implementations(RiscvScfFunctions())
-    interpreter.register_implementations(Rv32Functions())
-    pointers = [RawPtr(bytearray(b.tobytes())) for b in buffers]
-    interpreter.call_op(name, tuple(pointers))
-    return [
-        np.frombuffer(bytes(p.memory), dtype=b.dtype).reshape(b.shape)
-        for p, b in zip(pointers, buffers, strict=True)
-    ]
 
 
 needs_rv32 = pytest.mark.skipif(
@@ -99,7 +77,7 @@ def test_int8_add_wraps_like_c_and_leaves_neighbours_alone(seed: int) -> None:
     b = r.integers(-128, 128, 37, dtype=np.int8)
     # One byte more than the kernel writes: a word store at the end would clobber it.
     y = np.full(40, 0x5A, dtype=np.uint8).view(np.int8)
-    _, _, got = _run(_lower(ADD_I8), "add_i8", a, b, y)
+    _, _, got = run_riscv(_lower(ADD_I8), "add_i8", a, b, y)
     want = (a.astype(np.int32) + b.astype(np.int32)).astype(np.int8)  # two's complement wrap
     assert np.array_equal(got[:37], want)
     assert np.all(got[37:] == np.int8(0x5A))
@@ -134,7 +112,7 @@ def test_signed_by_unsigned_dot_products_match_numpy() -> None:
     a = r.integers(-128, 128, (3, 16), dtype=np.int8)
     w = r.integers(0, 256, 16, dtype=np.uint8)  # stored as i8, read with extui
     y = np.zeros(3, dtype=np.int32)
-    _, _, got = _run(_lower(DOT_I8), "dot", a, w.view(np.int8), y)
+    _, _, got = run_riscv(_lower(DOT_I8), "dot", a, w.view(np.int8), y)
     assert np.array_equal(got, a.astype(np.int32) @ w.astype(np.int32))
 
 
@@ -176,7 +154,7 @@ def test_added_instructions_follow_the_isa(a: int, b: int) -> None:
     module = Parser(full_context(), ISA).parse_module()
     buf = np.zeros(10, dtype=np.int32)
     buf[:2] = a, b
-    (out,) = _run(module, "isa", buf)
+    (out,) = run_riscv(module, "isa", buf)
     # Independent reference: numpy int64 arithmetic wrapped to int32, and the ISA's
     # special cases (division by zero, the one overflowing division).
     if b == 0:
@@ -233,7 +211,7 @@ def test_int8_matmul_kernel_sums_exactly(m: int, k: int, n: int) -> None:
     a = r.integers(-128, 128, (m, k), dtype=np.int8)
     b = r.integers(-128, 128, (k, n), dtype=np.int8)
     out = np.full((m, n), -1, dtype=np.int32)  # the kernel must write every element
-    _, _, got = _run(_lower(matmul("mm", m, k, n, "i8")), "mm", a, b, out)
+    _, _, got = run_riscv(_lower(matmul("mm", m, k, n, "i8")), "mm", a, b, out)
     assert np.array_equal(got, a.astype(np.int32) @ b.astype(np.int32))
 
 
@@ -244,7 +222,7 @@ def test_float_matmul_kernel_rounds_as_the_c_kernel(m: int, k: int, n: int) -> N
     a = r.standard_normal((m, k)).astype(np.float32)
     b = r.standard_normal((k, n)).astype(np.float32)
     out = np.full((m, n), np.nan, dtype=np.float32)
-    _, _, got = _run(_lower(matmul("mm", m, k, n, "f32")), "mm", a, b, out)
+    _, _, got = run_riscv(_lower(matmul("mm", m, k, n, "f32")), "mm", a, b, out)
     assert got.tobytes() == reference_matmul(a, b).tobytes()
 
 

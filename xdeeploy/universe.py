@@ -115,10 +115,46 @@ def _convert_narrow_arith_to_riscv() -> type[ModulePass]:
     return ConvertNarrowArithToRiscv
 
 
+def _convert_arith_extras_to_riscv() -> type[ModulePass]:
+    from xdeeploy.lowering.arith_extras_to_riscv import ConvertArithExtrasToRiscv
+
+    return ConvertArithExtrasToRiscv
+
+
+def _convert_kernel_to_asm() -> type[ModulePass]:
+    from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm
+
+    return ConvertKernelToAsm
+
+
 def _lower_to_riscv() -> type[ModulePass]:
     from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 
     return LowerToRiscv
+
+
+def _riscv_fold_addressing() -> type[ModulePass]:
+    from xdeeploy.passes.riscv_fold_addressing import RiscvFoldAddressing
+
+    return RiscvFoldAddressing
+
+
+def _riscv_pointer_induction() -> type[ModulePass]:
+    from xdeeploy.passes.riscv_pointer_induction import RiscvPointerInduction
+
+    return RiscvPointerInduction
+
+
+def _riscv_count_down_loops() -> type[ModulePass]:
+    from xdeeploy.passes.riscv_count_down_loops import RiscvCountDownLoops
+
+    return RiscvCountDownLoops
+
+
+def _convert_riscv_scf_rof_to_riscv_cf() -> type[ModulePass]:
+    from xdeeploy.lowering.riscv_scf_rof_to_cf import ConvertRiscvScfRofToRiscvCf
+
+    return ConvertRiscvScfRofToRiscvCf
 
 
 def _riscv_forward_moves() -> type[ModulePass]:
@@ -165,7 +201,13 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "cluster-parallelize": _cluster_parallelize,
     "convert-narrow-memref-to-riscv": _convert_narrow_memref_to_riscv,
     "convert-narrow-arith-to-riscv": _convert_narrow_arith_to_riscv,
+    "convert-arith-extras-to-riscv": _convert_arith_extras_to_riscv,
+    "convert-kernel-to-asm": _convert_kernel_to_asm,
     "lower-to-riscv": _lower_to_riscv,
+    "riscv-fold-addressing": _riscv_fold_addressing,
+    "riscv-pointer-induction": _riscv_pointer_induction,
+    "riscv-count-down-loops": _riscv_count_down_loops,
+    "convert-riscv-scf-rof-to-riscv-cf": _convert_riscv_scf_rof_to_riscv_cf,
     "riscv-forward-moves": _riscv_forward_moves,
     "riscv-allocate-registers-with-saved": _riscv_allocate_with_saved,
     "generic-pipeline": _generic_pipeline,

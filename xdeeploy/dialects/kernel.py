@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     I32,
     ArrayAttr,
@@ -40,7 +41,7 @@ from xdsl.irdl import (
 )
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import Pure
+from xdsl.traits import Pure, SymbolTable, SymbolUserOpInterface
 from xdsl.utils.exceptions import VerifyException
 
 from xdeeploy.dialects.dnn import WeightsAttr
@@ -331,6 +332,61 @@ class WeightsOp(IRDLOperation):
             raise VerifyException("kernel.weights: the buffer type must match the weights' type")
 
 
+class _AsmCalleeIsAKernel(SymbolUserOpInterface):
+    """The callee is a `func.func` in the module taking one 1-D memref per buffer, each of
+    the operand's element width."""
+
+    def verify(self, op: Operation) -> None:
+        assert isinstance(op, AsmCallOp)
+        callee = SymbolTable.lookup_symbol(op, op.callee)
+        if not isinstance(callee, func.FuncOp):
+            raise VerifyException(f"kernel.asm_call: no func.func {op.callee} in the module")
+        params = callee.function_type.inputs.data
+        if len(params) != len(op.buffers):
+            raise VerifyException(
+                f"kernel.asm_call: {op.callee} takes {len(params)} buffers, got {len(op.buffers)}"
+            )
+        for k, (param, buffer) in enumerate(zip(params, op.buffers, strict=True)):
+            ty = buffer.type
+            assert isinstance(ty, MemRefType)
+            if not isinstance(param, MemRefType) or len(param.get_shape()) != 1:
+                raise VerifyException(f"kernel.asm_call: {op.callee} parameter {k} is not 1-D")
+            if _width(param.element_type) != _width(ty.element_type):
+                raise VerifyException(
+                    f"kernel.asm_call: buffer {k} holds {ty.element_type}, "
+                    f"{op.callee} reads {param.element_type}"
+                )
+
+
+def _width(elem: Attribute) -> object:
+    return elem.width.data if isinstance(elem, IntegerType) else elem
+
+
+@irdl_op_definition
+class AsmCallOp(IRDLOperation):
+    """A call to a kernel made from the memref-level `func.func` it names, which becomes
+    assembly (`convert-kernel-to-asm` makes both):
+
+        kernel.asm_call @xd_asm_matmul_int_1f2e3d4c(%a, %b, %y)
+            : memref<4x64xi8>, memref<64x16xi8>, memref<4x16xi32>
+
+    As in `kernel.call`, each buffer is passed as the address of its first element (C's
+    calling convention); the kernel reads it as the dense 1-D memref its function takes
+    (signed and unsigned integers of one width share the bytes)."""
+
+    name = "kernel.asm_call"
+
+    callee = prop_def(SymbolRefAttr)
+    buffers = var_operand_def(MemRefType)
+
+    traits = traits_def(_AsmCalleeIsAKernel())
+
+    assembly_format = "$callee `(` $buffers `)` attr-dict `:` type($buffers)"
+
+    def __init__(self, callee: str, buffers: Sequence[SSAValue | Operation]):
+        super().__init__(operands=[buffers], properties={"callee": SymbolRefAttr(callee)})
+
+
 def i32_attr(value: int) -> IntegerAttr[I32]:
     return IntegerAttr(int(value), i32)
 
@@ -343,4 +399,4 @@ def i32_array(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i32, [int(v) for v in values])
 
 
-KERNEL = Dialect("kernel", [CallOp, WeightsOp], [])
+KERNEL = Dialect("kernel", [CallOp, AsmCallOp, WeightsOp], [])

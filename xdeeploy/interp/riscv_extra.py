@@ -3,15 +3,21 @@ riscv interpreter lacks, with the ISA's semantics on 32-bit registers.
 
 * `lb`/`lbu`/`lh`/`lhu`/`sb`/`sh` (xDSL's and `riscv_mem`'s): byte and halfword access (int8 tensors need
   them: a `sw` of an int8 would clobber three neighbouring bytes);
-* `mulh` (the high word of the signed 64-bit product), `sra`/`srai` (arithmetic
-  shifts: requantization), `srli`;
+* `lui` (its immediate also as a hex string: `riscv-fold-addressing` writes it so);
+* `mulh`/`mulhu` (the high word of the signed / unsigned 64-bit product), `sltu`,
+  `sra`/`srai` (arithmetic shifts: requantization), `srli`;
+* `slli` (in `Rv32ExtraFunctions`: xDSL's raises once the shifted value leaves i32's
+  range, as a narrow value's sign extension shifts it up);
 * `div`/`rem` as the ISA defines them: truncating toward zero (xDSL's `div` floors, as
   Python's `//` does), division by zero giving -1 / the dividend, overflow the dividend;
 * `fadd.s` and `fmul.s` rounded to float32 (xDSL's `fmul.s` keeps the double product);
-* `andi`, `and`, `or`, `xor` (masks of zero-extensions and requantization clamps).
+* `andi`, `and`, `or`, `xor`, `xori`, `slti` (masks of zero-extensions, comparisons
+  and requantization clamps).
 
 Register values are Python ints (xDSL keeps them unbounded): every result here is
-wrapped to 32 bits, signed, as the hardware register would hold it.
+wrapped to 32 bits, signed, as the hardware register would hold it; so are `add`,
+`sub` and `mul`, which xDSL has but does not wrap (a wide product would reach a store
+out of range).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import numpy as np
 from xdsl.dialects import rv32
 from xdsl.dialects.riscv import ops as riscv
+from xdsl.dialects.riscv.attrs import LabelAttr
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.interpreters.riscv import RiscvFunctions
 from xdsl.interpreters.utils.ptr import RawPtr
@@ -108,6 +115,22 @@ class RiscvExtraFunctions(InterpreterFunctions):
         a, b = _binary(interpreter, op, args)
         return _result(interpreter, op, (a * b) >> XLEN)
 
+    @impl(riscv.LuiOp)
+    def run_lui(self, interpreter: Interpreter, op: riscv.LuiOp, args: PythonValues):
+        imm = op.immediate
+        upper = int(imm.data, 0) if isinstance(imm, LabelAttr) else _imm(interpreter, op)
+        return _result(interpreter, op, (upper & 0xFFFFF) << 12)
+
+    @impl(riscv.MulhuOp)
+    def run_mulhu(self, interpreter: Interpreter, op: riscv.MulhuOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, (to_unsigned(a, XLEN) * to_unsigned(b, XLEN)) >> XLEN)
+
+    @impl(riscv.SltuOp)
+    def run_sltu(self, interpreter: Interpreter, op: riscv.SltuOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, int(to_unsigned(a, XLEN) < to_unsigned(b, XLEN)))
+
     @impl(riscv.SraOp)
     def run_sra(self, interpreter: Interpreter, op: riscv.SraOp, args: PythonValues):
         a, b = _binary(interpreter, op, args)
@@ -146,6 +169,36 @@ class RiscvExtraFunctions(InterpreterFunctions):
         (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
         return _result(interpreter, op, int(a) & _imm(interpreter, op))
 
+    @impl(riscv.AddOp)
+    def run_add(self, interpreter: Interpreter, op: riscv.AddOp, args: PythonValues):
+        a, b = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        value = a + b  # a pointer plus an offset stays a pointer
+        return RiscvFunctions.set_reg_values(
+            interpreter, op.results, (value if isinstance(value, RawPtr) else _wrap(value),)
+        )
+
+    @impl(riscv.SubOp)
+    def run_sub(self, interpreter: Interpreter, op: riscv.SubOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a - b)
+
+    @impl(riscv.MulOp)
+    def run_mul(self, interpreter: Interpreter, op: riscv.MulOp, args: PythonValues):
+        a, b = _binary(interpreter, op, args)
+        return _result(interpreter, op, a * b)
+
+    @impl(riscv.XoriOp)
+    def run_xori(self, interpreter: Interpreter, op: riscv.XoriOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        return _result(interpreter, op, int(a) ^ _imm(interpreter, op))
+
+    @impl(riscv.SltiOp)
+    def run_slti(self, interpreter: Interpreter, op: riscv.SltiOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        return _result(
+            interpreter, op, int(to_signed(int(a) & 0xFFFFFFFF, XLEN) < _imm(interpreter, op))
+        )
+
     @impl(riscv.AndOp)
     def run_and(self, interpreter: Interpreter, op: riscv.AndOp, args: PythonValues):
         a, b = _binary(interpreter, op, args)
@@ -172,3 +225,14 @@ class RiscvExtraFunctions(InterpreterFunctions):
         a, b = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
         value = float(np.float32(a) + np.float32(b))
         return RiscvFunctions.set_reg_values(interpreter, op.results, (value,))
+
+
+@register_impls
+class Rv32ExtraFunctions(InterpreterFunctions):
+    """Register after xDSL's `Rv32Functions` with `override=True` (slli)."""
+
+    @impl(rv32.SlliOp)
+    def run_slli(self, interpreter: Interpreter, op: rv32.SlliOp, args: PythonValues):
+        (a,) = RiscvFunctions.get_reg_values(interpreter, op.operands, args)
+        shift = _imm(interpreter, op) & (XLEN - 1)
+        return _result(interpreter, op, int(a) << shift)

@@ -159,7 +159,7 @@ def const_int(value: SSAValue) -> int | None:
     return None
 
 
-_LAYER_WORK = (kernel.CallOp, cluster.ForkOp, scf.ForOp, dma.StartOp)
+_LAYER_WORK = (kernel.CallOp, kernel.AsmCallOp, cluster.ForkOp, scf.ForOp, dma.StartOp)
 """Top-level ops that compute or move a layer's data (pointer arithmetic does not count)."""
 
 
@@ -285,23 +285,29 @@ class CEmitter:
             assert isinstance(ty, MemRefType)
             n = int(np.prod(ty.get_shape()))
             self.line(f"extern const {c_type(ty)} {weights_symbol(digest)}[{n}];")
+        asm = [op for op in module.ops if isinstance(op, func.FuncOp) and _is_asm_kernel(op)]
+        for op in asm:
+            self.line(_asm_prototype(op))
         for op in module.ops:
-            if isinstance(op, func.FuncOp) and not op.is_declaration:
+            if isinstance(op, func.FuncOp) and not op.is_declaration and op not in asm:
                 self.line()
                 self._function(op)
 
     def _check_lowered(self, module: ModuleOp) -> None:
         allowed = (
             func.FuncOp, func.ReturnOp, memref.GlobalOp, memref.GetGlobalOp, kernel.CallOp,
-            kernel.WeightsOp, scf.ForOp, scf.IfOp, scf.YieldOp, dma.StartOp, dma.WaitOp,
-            cluster.ForkOp, cluster.JoinOp, cluster.BarrierOp, cluster.NumCoresOp, *VALUE_OPS,
+            kernel.AsmCallOp, kernel.WeightsOp, scf.ForOp, scf.IfOp, scf.YieldOp, dma.StartOp,
+            dma.WaitOp, cluster.ForkOp, cluster.JoinOp, cluster.BarrierOp, cluster.NumCoresOp, *VALUE_OPS,
         )  # fmt: skip
-        for op in module.walk():
-            if op is not module and not isinstance(op, allowed):
-                raise DeeployError(
-                    f"node '{dnn.node_name(op)}' ({op.name}) has no C form: lower the module "
-                    "first (deeploy-opt -p generic-pipeline)"
-                )
+        for top in module.ops:
+            if isinstance(top, func.FuncOp) and _is_asm_kernel(top):
+                continue  # memref-level IR, for the assembly
+            for op in top.walk():
+                if not isinstance(op, allowed):
+                    raise DeeployError(
+                        f"node '{dnn.node_name(op)}' ({op.name}) has no C form: lower the "
+                        "module first (deeploy-opt -p generic-pipeline)"
+                    )
 
     def _global(self, op: memref.GlobalOp) -> None:
         ty = op.type
@@ -422,6 +428,9 @@ class CEmitter:
                     self.const_values.add(op.dest)
             case kernel.CallOp():
                 yield f"{op.kernel}({', '.join(self._arg(a, names) for a in op.arguments())});"
+            case kernel.AsmCallOp():
+                args = ", ".join(names.names[b] for b in op.buffers)
+                yield f"{op.callee.root_reference.data}({args});"
             case func.ReturnOp():
                 return
             case scf.ForOp():
@@ -636,6 +645,19 @@ class CEmitter:
             values = [int(v) for v in arg.get_values()]  # pyright: ignore[reportUnknownArgumentType]
             return int_array(values)
         raise DeeployError(f"kernel argument {arg} has no C form")
+
+
+def _is_asm_kernel(fn: func.FuncOp) -> bool:
+    """A kernel made for assembly (`convert-kernel-to-asm`): the C side only calls it."""
+    return "kernel.asm" in fn.attributes
+
+
+def _asm_prototype(fn: func.FuncOp) -> str:
+    """`void name(const void *, void *, ...);`: buffers by address, as `kernel.asm_call`
+    passes them (signed and unsigned element types alike); read-only ones const."""
+    stored = {op.memref for op in fn.walk() if isinstance(op, memref.StoreOp)}
+    params = ", ".join("void *" if a in stored else "const void *" for a in fn.args)
+    return f"void {fn.sym_name.data}({params}); /* assembly: kernels.S */"
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,17 @@ def _narrow(ty: Attribute) -> int | None:
     return width if width in (8, 16) else None
 
 
-def _sign_extending_load(value: SSAValue, width: int) -> bool:
-    """`value` is the register of a `riscv_mem.lb` (8) / `lh` (16), seen as an integer."""
+_EXTENDING_LOADS = {(8, True): riscv_mem.LbOp, (16, True): riscv_mem.LhOp,
+                    (8, False): riscv_mem.LbuOp, (16, False): riscv_mem.LhuOp}  # fmt: skip
+
+
+def _extending_load(value: SSAValue, width: int, signed: bool) -> bool:
+    """`value` is the register of a load that already extends `width` bits as asked
+    (`lb`/`lh` sign-, `lbu`/`lhu` zero-extend), seen as an integer."""
     cast = value.owner
     if not isinstance(cast, UnrealizedConversionCastOp) or len(cast.inputs) != 1:
         return False
-    load = cast.inputs[0].owner
-    return isinstance(load, riscv_mem.LbOp if width == 8 else riscv_mem.LhOp)
+    return isinstance(cast.inputs[0].owner, _EXTENDING_LOADS[width, signed])
 
 
 def _replace(
@@ -80,7 +84,7 @@ class ExtSI(RewritePattern):
         if width is None or _width(op.result.type) != XLEN:
             return
         (value,) = cast_operands_to_regs(rewriter, op)
-        if _sign_extending_load(op.input, width):
+        if _extending_load(op.input, width, True):
             _replace(rewriter, op, value)
         else:
             _replace(rewriter, op, value, _shifted(value, width, rv32.SraiOp))
@@ -89,11 +93,19 @@ class ExtSI(RewritePattern):
 class ExtUI(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.ExtUIOp, rewriter: PatternRewriter) -> None:
-        width = _narrow(op.input.type)
-        if width is None or _width(op.result.type) != XLEN:
+        width = _width(op.input.type)
+        if width not in (1, 8, 16) or _width(op.result.type) != XLEN:
             return
         (value,) = cast_operands_to_regs(rewriter, op)
-        if width == 8:
+        # A comparison's i1 is 0 or 1 in its register; any other i1 (`true` is `li -1`)
+        # keeps only its low bit.
+        if (width == 1 and isinstance(op.input.owner, arith.CmpiOp | arith.CmpfOp)) or (
+            width != 1 and _extending_load(op.input, width, False)
+        ):
+            _replace(rewriter, op, value)
+        elif width == 1:
+            _replace(rewriter, op, value, [riscv.AndiOp(value, 1)])
+        elif width == 8:
             _replace(rewriter, op, value, [riscv.AndiOp(value, 0xFF)])
         else:
             _replace(rewriter, op, value, _shifted(value, width, rv32.SrliOp))
@@ -110,7 +122,8 @@ class TruncI(RewritePattern):
 
 @dataclass(frozen=True)
 class ConvertNarrowArithToRiscv(ModulePass):
-    """Sign/zero extensions and truncations of 8- and 16-bit integers."""
+    """Sign/zero extensions and truncations of 8- and 16-bit integers (and i1 zero-extended:
+    free for a comparison's)."""
 
     name = "convert-narrow-arith-to-riscv"
 

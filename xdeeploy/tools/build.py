@@ -23,17 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from xdsl.backend.register_stack import OutOfRegisters
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
+from xdsl.dialects.riscv.abstract_ops import riscv_code
 
 from xdeeploy import weights
-from xdeeploy.dialects import kernel
+from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR, OUTPUT_ATTR, arg_name
 from xdeeploy.lowering.emit_c import CEmitter, prototype, weights_symbol
 from xdeeploy.lowering.generic_pipeline import lower_for_host
+from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm, asm_kernels, replaced
+from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.passes.dnn_tile import TileRecord
 from xdeeploy.passes.plan_memory import arena_of
 from xdeeploy.tools.arena_picture import write_svg
@@ -41,6 +45,7 @@ from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import Stage, quiet
 from xdeeploy.tools.tiling_report import tiling_section
 from xdeeploy.tools.typed_import import import_typed
+from xdeeploy.universe import full_context
 
 PREFIX = "xd"
 ENTRY = "main"
@@ -69,10 +74,15 @@ class Build:
     """The tiling decisions with their solver times (not in report.json: not deterministic)."""
 
     def kernel_names(self) -> str:
-        """The runtime kernels the network calls, for one-line reports."""
-        kernels = self.report.get("kernels", [])
-        assert isinstance(kernels, list)
-        return " ".join(str(k).removeprefix("xd_") for k in kernels)
+        """The kernels the network calls, for one-line reports: the runtime's C kernels,
+        then (`--kernels asm`) those whose calls run our assembly instead."""
+        kernels, asm = self.report.get("kernels", []), self.report.get("asm_kernels", [])
+        assert isinstance(kernels, list) and isinstance(asm, list)
+        text = " ".join(str(k).removeprefix("xd_") for k in kernels)
+        if asm:
+            names = " ".join(str(k).removeprefix("xd_") for k in asm)
+            text = f"asm: {names}; c: {text or '-'}"
+        return text
 
 
 def lower(
@@ -81,9 +91,13 @@ def lower(
     input_types: Mapping[str, InputType] | None = None,
     l2: int = 0,
     cores: int = 1,
+    kernels: str = "c",
 ) -> tuple[ModuleOp, list[TileRecord]]:
+    """`kernels` "asm": the hot integer kernels as our RISC-V assembly (rv32 only)."""
     module = import_typed(model, input_types or {})
     records = lower_for_host(Context(), module, l1, l2, cores)
+    if kernels == "asm":
+        ConvertKernelToAsm().apply(Context(), module)
     return module, records
 
 
@@ -201,13 +215,15 @@ def compile_model(
     l2: int = 0,
     arena_picture: bool = False,
     cores: int = 1,
+    kernels: str = "c",
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
     integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
     adds arenas.svg (time x address of every planned buffer); `cores` > 1 splits the
-    kernel calls across that many cluster cores."""
+    kernel calls across that many cluster cores; `kernels` "asm" adds kernels.S, our
+    RISC-V assembly for the hot integer kernels, which the calls then use."""
     with stage("importing and lowering the model"):
-        module, records = lower(model, l1, input_types, l2, cores)
+        module, records = lower(model, l1, input_types, l2, cores, kernels)
     return compile_module(module, build_dir, stage, records, l1, arena_picture)
 
 
@@ -235,6 +251,9 @@ def compile_module(
             emitter.emit_module(module)
             (staging / "network.c").write_text(text.getvalue())
             (staging / "network.h").write_text(_header(fn, inputs, outputs))
+        if asm_kernels(module):
+            with stage("lowering the asm kernels to RISC-V"):
+                (staging / "kernels.S").write_text(kernels_assembly(module))
         with stage("writing the weights"):
             blob = _weights_files(module, staging)
         runtime = resources.files("xdeeploy") / "runtime_c"
@@ -242,6 +261,8 @@ def compile_module(
             shutil.copytree(src, staging / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
         (staging / "Makefile").write_text(MAKEFILE.format(cflags=" ".join(CFLAGS)))
         report = _report(fn, blob)
+        if asm_kernels(module):
+            report["asm_kernels"] = replaced(module)
         report["layers"] = emitter.layers
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
         if l1:
@@ -256,6 +277,33 @@ def compile_module(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Build(build_dir, inputs, outputs, report, list(tiling))
+
+
+def kernels_assembly(module: ModuleOp) -> str:
+    """The asm kernels of `module` through `lower-to-riscv`, printed by `-t riscv-asm`
+    (in one module: the control-flow lowering numbers the labels per module)."""
+    kernels = ModuleOp([fn.clone() for fn in asm_kernels(module)])
+    try:
+        LowerToRiscv(allocate=True).apply(full_context(), kernels)
+    except OutOfRegisters:
+        raise _out_of_registers(module) from None
+    return riscv_code(kernels)
+
+
+def _out_of_registers(module: ModuleOp) -> DeeployError:
+    """The error naming the first kernel (and a node calling it) that does not fit."""
+    for fn in asm_kernels(module):
+        try:
+            LowerToRiscv(allocate=True).apply(full_context(), ModuleOp([fn.clone()]))
+        except OutOfRegisters:
+            name = fn.sym_name.data
+            nodes = sorted({dnn.node_name(c) for c in module.walk()
+                            if isinstance(c, kernel.AsmCallOp) and c.callee.string_value() == name})  # fmt: skip
+            return DeeployError(
+                f"node '{nodes[0] if nodes else '?'}': asm kernel {name} needs more registers "
+                "than RV32 has (the allocator does not spill): use --kernels c"
+            )
+    return DeeployError("the asm kernels need more registers than RV32 has: use --kernels c")
 
 
 def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:

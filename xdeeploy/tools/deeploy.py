@@ -202,6 +202,24 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cores", type=int, metavar="N", help="cluster cores (default: the platform's)"
     )
+    _add_kernels_option(parser)
+
+
+def _add_kernels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kernels",
+        choices=["c", "asm"],
+        default="c",
+        help="asm: the hot integer kernels (matmul, gemm, add, requant) as our RISC-V "
+        "assembly instead of the C runtime's (--platform rv32-virt)",
+    )
+
+
+def _check_kernels(args: argparse.Namespace) -> None:
+    if args.kernels == "asm" and args.platform != "rv32-virt":
+        raise DeeployError(
+            f"--kernels asm makes RISC-V assembly: use --platform rv32-virt, not {args.platform}"
+        )
 
 
 def _platform(args: argparse.Namespace) -> Platform | None:
@@ -213,10 +231,12 @@ def _platform(args: argparse.Namespace) -> Platform | None:
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
+    _check_kernels(args)
     platform = _platform(args)
     if platform is None:
         return RunOptions(platform=args.platform)
-    return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2, cores=platform.cores)
+    return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2, cores=platform.cores,
+                      kernels=args.kernels)  # fmt: skip
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -315,6 +335,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--check", action="store_true", help="compare logits with the reference at every step"
     )
     p.add_argument("--cores", type=int, metavar="N", help="rv32-virt: harts to run on (default: 8)")
+    _add_kernels_option(p)
     p.set_defaults(func=_cmd_generate)
 
 
@@ -325,14 +346,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise DeeployError("--steps must be at least 1")
     if args.cores is not None and args.platform != "rv32-virt":
         raise DeeployError(f"--cores is for --platform rv32-virt, not {args.platform}")
+    _check_kernels(args)
     model = load_model(args.model)
-    return generate(model, args.platform, args.steps, args.prompt, args.check, cores=args.cores)
+    return generate(model, args.platform, args.steps, args.prompt, args.check, cores=args.cores,
+                    kernels=args.kernels)  # fmt: skip
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compile", help="compile an ONNX model to C in a build folder")
     p.add_argument("model", type=Path, help="MODEL.onnx")
-    p.add_argument("--platform", choices=["generic"], default="generic")
+    p.add_argument("--platform", choices=["generic", "rv32-virt"], default="generic")
     p.add_argument("--report", action="store_true", help="print the memory report")
     p.add_argument("-o", "--output", type=Path, required=True, help="BUILD_DIR")
     p.add_argument(
@@ -351,6 +374,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from xdeeploy.tools.build import compile_model
     from xdeeploy.tools.progress import stage_reporter
 
+    _check_kernels(args)
     platform = _platform(args)
     l1, l2, cores = (platform.l1, platform.l2, platform.cores) if platform else (0, 0, 1)
     model = load_model(args.model)
@@ -366,6 +390,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         input_types=types,
         arena_picture=args.arenas,
         cores=cores,
+        kernels=args.kernels,
     )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")

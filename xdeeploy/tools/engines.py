@@ -39,6 +39,8 @@ class RunOptions:
     """Bytes of L2 for activations and weights (weights beyond it go to L3; 0: no limit)."""
     cores: int = 1
     """Cluster cores the kernel calls are split across."""
+    kernels: str = "c"
+    """"asm": the hot integer kernels as our RISC-V assembly (rv32-virt)."""
 
 
 class EngineCannotRun(DeeployError):

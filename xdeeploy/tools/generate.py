@@ -140,7 +140,7 @@ class Rv32Session:
 
     name = "rv32-virt"
 
-    def __init__(self, model: onnx.ModelProto, cores: int | None = None):
+    def __init__(self, model: onnx.ModelProto, cores: int | None = None, kernels: str = "c"):
         from xdeeploy.platforms import load_platform
         from xdeeploy.tools.build import compile_model
         from xdeeploy.tools.rv32 import Rv32Program
@@ -148,7 +148,9 @@ class Rv32Session:
         platform = load_platform(self.name).with_overrides(cores=cores)
         self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
         folder = Path(self._tmp.name) / "build"
-        build = compile_model(model, folder, l1=platform.l1, l2=platform.l2, cores=platform.cores)
+        build = compile_model(model, folder, l1=platform.l1, l2=platform.l2, cores=platform.cores,
+                              kernels=kernels)  # fmt: skip
+        self.kernels = build.kernel_names()
         self.cores = platform.cores
         self._program = Rv32Program(build, cores=self.cores, profile=True)
         self._caches = _zero_caches(model)
@@ -205,6 +207,7 @@ def generate(
     check: bool,
     out: object = None,
     cores: int | None = None,
+    kernels: str = "c",
 ) -> int:
     # Looked up per call, not bound at import: callers (and pytest) may swap sys.stdout.
     out = out if out is not None else sys.stdout
@@ -224,7 +227,9 @@ def generate(
             f"{len(tokens)} prompt tokens + {steps} steps exceed the context of {context}"
         )
     session: Session = (
-        Rv32Session(model, cores) if platform == Rv32Session.name else SESSIONS[platform](model)
+        Rv32Session(model, cores, kernels)
+        if platform == Rv32Session.name
+        else SESSIONS[platform](model)
     )
     checker = None
     if check:
@@ -283,6 +288,7 @@ def generate(
     rate = calls / elapsed if elapsed > 0 else float("inf")
     print(f"generate: {platform}: {calls} steps, {rate:.1f} tokens/s", file=out)  # type: ignore[call-overload]
     if isinstance(session, Rv32Session) and session.instructions:
+        print(f"generate: {platform}: kernels {session.kernels}", file=out)  # type: ignore[call-overload]
         counts = session.instructions
         harts = (
             f"busiest of {session.cores} harts, all harts "

@@ -230,7 +230,8 @@ class Rv32Program:
         objects = runtime_objects(folder / "runtime", [*CFLAGS, f"-DXD_HARTS={cores}"], cc=CC,
                                   pic=False)  # fmt: skip
         extra = ["-DXD_PROFILE"] if profile else []
-        sources = ["network.c", "weights.S", "harness.c", *map(str, objects)]
+        asm = ["kernels.S"] if (folder / "kernels.S").is_file() else []
+        sources = ["network.c", "weights.S", *asm, "harness.c", *map(str, objects)]
         _gcc(link_command(sources, "network.elf", cores, extra), folder)
         self.mark = _symbol(folder / "network.elf", "xd_cluster_mark") if profile else None
 
@@ -303,6 +304,7 @@ class Rv32Engine:
             build = compile_model(
                 model, Path(tmp) / "build", stage, l1=options.l1,
                 input_types=options.input_types, l2=options.l2, cores=options.cores,
+                kernels=options.kernels,
             )  # fmt: skip
             with stage("cross-compiling and running on QEMU"):
                 run = Rv32Program(build, options.cores).run(inputs)

@@ -41,3 +41,40 @@ func.func @f() {
   func.return
 }
 // CHECK: kernel.weights: the buffer type must match the weights' type
+
+// -----
+func.func @f(%x: memref<4xi8>) {
+  kernel.asm_call @nosuch(%x) : memref<4xi8>
+  func.return
+}
+// CHECK: kernel.asm_call: no func.func @nosuch in the module
+
+// -----
+func.func @k(%a: memref<4xi8>, %b: memref<4xi8>) {
+  func.return
+}
+func.func @f(%x: memref<4xi8>) {
+  kernel.asm_call @k(%x) : memref<4xi8>
+  func.return
+}
+// CHECK: kernel.asm_call: @k takes 2 buffers, got 1
+
+// -----
+func.func @k(%a: memref<4xi32>) {
+  func.return
+}
+func.func @f(%x: memref<4xi8>) {
+  kernel.asm_call @k(%x) : memref<4xi8>
+  func.return
+}
+// CHECK: kernel.asm_call: buffer 0 holds i8, @k reads i32
+
+// -----
+func.func @k(%a: memref<2x2xi8>) {
+  func.return
+}
+func.func @f(%x: memref<4xi8>) {
+  kernel.asm_call @k(%x) : memref<4xi8>
+  func.return
+}
+// CHECK: kernel.asm_call: @k parameter 0 is not 1-D
