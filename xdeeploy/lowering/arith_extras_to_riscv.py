@@ -18,6 +18,7 @@ and two it lowers wrongly or wastefully:
            A signed compare with a constant in -2048..2047 is `slti` (sle/sgt: with c+1).
     shli / shrui / shrsi of an i32 or index by a constant 0..31: slli / srli / srai,
            the amount an immediate rather than a register kept live (xDSL: sll / srl / sra).
+    andi / ori / xori of an i32 with a constant in -2048..2047: the immediate forms.
 
 The select's mask needs a condition of 0 or 1. Comparisons give that, but xDSL lowers
 `arith.constant true` to `li -1`, so any other condition is first `andi c, 1`; a constant
@@ -311,16 +312,44 @@ class ConstantShift(RewritePattern):
         _replace(rewriter, op, ops, ops[0].results[0])
 
 
+_BITWISE: dict[type[Operation], type[riscv.AndiOp | riscv.OriOp | riscv.XoriOp]] = {
+    arith.AndIOp: riscv.AndiOp,
+    arith.OrIOp: riscv.OriOp,
+    arith.XOrIOp: riscv.XoriOp,
+}
+
+
+class ConstantBitwise(RewritePattern):
+    """and/or/xor with a constant in -2048..2047 as `andi`/`ori`/`xori` (xDSL loads the
+    constant into a register kept live)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        bitwise = _BITWISE.get(type(op))
+        if bitwise is None or _width(op.results[0].type) != XLEN:
+            return
+        lhs, rhs = op.operands
+        k = _imm(rhs)
+        if k is None:
+            lhs, k = rhs, _imm(lhs)
+        if k is None:
+            return
+        (reg,) = _regs(rewriter, lhs)
+        ops: list[Operation] = [bitwise(reg, k)]
+        _replace(rewriter, op, ops, ops[0].results[0])
+
+
 @dataclass(frozen=True)
 class ConvertArithExtrasToRiscv(ModulePass):
     """select, min/max and widening multiplies of integers up to 32 bits; comparisons by
-    MLIR's predicate numbers; i32 shifts by constants."""
+    MLIR's predicate numbers; i32 shifts and bitwise ops with constants as immediates."""
 
     name = "convert-arith-extras-to-riscv"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         # Selects first: their conditions are still `arith.cmpi` (known 0 or 1) then.
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([Select(), MinMax(), MulExtended(), ConstantShift()])
+            GreedyRewritePatternApplier(
+                [Select(), MinMax(), MulExtended(), ConstantShift(), ConstantBitwise()]
+            )
         ).rewrite_module(op)
         PatternRewriteWalker(Cmpi()).rewrite_module(op)

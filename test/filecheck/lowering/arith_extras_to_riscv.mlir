@@ -222,3 +222,17 @@ func.func @shifts(%a: i32) -> (i32, i32, i32, i32) {
 // CHECK:         rv32.srli %{{.*}}, 3
 // CHECK:         rv32.srai %{{.*}}, 3
 // CHECK:         arith.shli %a, %c32
+
+func.func @bitwise_immediates(%a: i32) -> (i32, i32, i32) {
+  %m1 = arith.constant -1 : i32
+  %c255 = arith.constant 255 : i32
+  %x = arith.xori %a, %m1 : i32
+  %n = arith.andi %c255, %a : i32
+  %o = arith.ori %a, %c255 : i32
+  func.return %x, %n, %o : i32, i32, i32
+}
+
+// CHECK-LABEL: func.func @bitwise_immediates
+// CHECK:         riscv.xori %{{.*}}, -1
+// CHECK:         riscv.andi %{{.*}}, 255
+// CHECK:         riscv.ori %{{.*}}, 255
