@@ -96,7 +96,9 @@ def _case(kind: str, shape: tuple[int, ...]) -> tuple[str, str, str]:
         c_call = (f"xd_matmul_int(a, XD_T_I8, b, XD_T_I8, y_c, XD_T_I32, {m}, {k}, {n}, 0, NULL, "
                   "NULL, NULL)")  # fmt: skip
         p = ak.Product((8, True), (8, True), (32, True), m, k, n, k, 1, n, 1)
-        ir = made(lambda name, sizes, u: ak.matmul_int(name, p, sizes, u), [m * k, k * n, m * n])
+        ir = made(
+            lambda name, sizes, u: ak.matrix_product(name, p, sizes, u), [m * k, k * n, m * n]
+        )
     decl = (_decl("a", t, a) + _decl("b", t, b)
             + f"static {o} y_c[{m * n}], y_asm[{m * n}];\n"
             f"void asm_kernel(const {t} *, const {t} *, {o} *);\n")  # fmt: skip

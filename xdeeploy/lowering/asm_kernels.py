@@ -1,9 +1,12 @@
-"""The hot kernels as memref-level IR on static L1 tile shapes, for `lower-to-riscv`.
+"""The hot kernels as memref-level IR (func, scf, arith, memref), specialised on one
+call's static arguments, for `lower-to-riscv`: `convert-kernel-to-asm` makes one per
+distinct `kernel.call`.
 
-Each is the loop nest of its C kernel in `runtime_c` with the same order of operations
-(so a float result is bit-identical): the i-k-j matmul accumulating into the output row,
-the elementwise add wrapping at the element width. The shapes are static: a kernel is
-specialised per tile shape, as the tiles of a network are.
+Each computes what its C kernel in `runtime_c` computes, bit for bit: products summed
+per output in the C kernels' order (so floats round alike), integers wrapping at their
+width, requantization in exact 64-bit arithmetic. Every buffer is a dense 1-D memref of
+the elements the call reaches; loops carry each operand's offset (never an index
+multiply), which `riscv-pointer-induction` turns into pointers.
 """
 
 from __future__ import annotations
@@ -13,31 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
-def add_i8(name: str, n: int) -> str:
-    """y[i] = a[i] + b[i] on int8, wrapping (xd_binary_int, XD_ADD, XD_T_I8, no broadcast)."""
-    return f"""
-func.func @{name}(%a: memref<{n}xi8>, %b: memref<{n}xi8>, %y: memref<{n}xi8>) {{
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %n = arith.constant {n} : index
-  scf.for %i = %c0 to %n step %c1 {{
-    %x = memref.load %a[%i] : memref<{n}xi8>
-    %z = memref.load %b[%i] : memref<{n}xi8>
-    %s = arith.addi %x, %z : i8
-    memref.store %s, %y[%i] : memref<{n}xi8>
-  }}
-  func.return
-}}
-"""
-
-
 def matmul(name: str, m: int, k: int, n: int, elem: str) -> str:
     """out (m x n) = a (m x k) @ b (k x n) on flat buffers, `elem` "i8" (int8 operands,
-    int32 sums, as xd_matmul_int) or "f32" (xd_matmul_f32): `matmul_int` on dense
+    int32 sums, as xd_matmul_int) or "f32" (xd_matmul_f32): `matrix_product` on dense
     operands."""
     types = (F32, F32, F32) if elem == "f32" else ((8, True), (8, True), (32, True))
     p = Product(*types, m, k, n, k, 1, n, 1)
-    return matmul_int(name, p, [m * k, k * n, m * n])
+    return matrix_product(name, p, [m * k, k * n, m * n])
 
 
 # ----------------------------------------------------------------------------- from calls
@@ -487,7 +472,7 @@ loops unrolled."""
 PEELS = {4: 0, 2: 1, 1: 2}
 
 
-def matmul_int(name: str, p: Product, sizes: list[int], unroll: int = UNROLLS[0]) -> str:
+def matrix_product(name: str, p: Product, sizes: list[int], unroll: int = UNROLLS[0]) -> str:
     """xd_matmul_int / xd_gemv_int / xd_gemm_int and their f32 forms: each output a dot
     product summed in a register, p = 0.. in order (the C kernels' i-k-j order, so floats
     round alike), integers wrapping modulo 2^32 as the C kernels' accumulators;

@@ -87,7 +87,7 @@ def _matmul(args: Args) -> tuple[str, Maker] | None:
     m, k, n, rank = (_int(a) for a in args[6:10])
     p = ak.Product(at, bt, ot, m, k, n, k, 1, n, 1, _ints(args[10])[:rank],
                    _ints(args[11])[:rank], _ints(args[12])[:rank])  # fmt: skip
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _gemv(args: Args) -> tuple[str, Maker] | None:
@@ -96,7 +96,7 @@ def _gemv(args: Args) -> tuple[str, Maker] | None:
         return None
     k, n, b_rs = (_int(a) for a in args[6:9])
     p = ak.Product(at, bt, ot, 1, k, n, k, 1, b_rs, 1)
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _gemm(args: Args) -> tuple[str, Maker] | None:
@@ -107,20 +107,20 @@ def _gemm(args: Args) -> tuple[str, Maker] | None:
     m, k, n, ta, tb, alpha, beta, c_rs, c_cs = (_int(a) for a in args[8:17])
     p = ak.Product(at, bt, ot, m, k, n, 1 if ta else k, m if ta else 1, 1 if tb else n,
                    k if tb else 1, alpha=alpha, beta=beta, c=ct, c_rs=c_rs, c_cs=c_cs)  # fmt: skip
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _matmul_f32(args: Args) -> tuple[str, Maker] | None:
     m, k, n, rank = (_int(a) for a in args[3:7])
     p = ak.Product(ak.F32, ak.F32, ak.F32, m, k, n, k, 1, n, 1, _ints(args[7])[:rank],
                    _ints(args[8])[:rank], _ints(args[9])[:rank])  # fmt: skip
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _gemv_f32(args: Args) -> tuple[str, Maker] | None:
     k, n, b_rs = (_int(a) for a in args[3:6])
     p = ak.Product(ak.F32, ak.F32, ak.F32, 1, k, n, k, 1, b_rs, 1)
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _gemm_f32(args: Args) -> tuple[str, Maker] | None:
@@ -131,7 +131,7 @@ def _gemm_f32(args: Args) -> tuple[str, Maker] | None:
     p = ak.Product(ak.F32, ak.F32, ak.F32, m, k, n, 1 if ta else k, m if ta else 1,
                    1 if tb else n, k if tb else 1, alpha=alpha, beta=beta, c=c, c_rs=c_rs,
                    c_cs=c_cs)  # fmt: skip
-    return repr(p), lambda name, sizes, u: ak.matmul_int(name, p, sizes, u)
+    return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
 def _binary(args: Args) -> tuple[str, Maker] | None:
