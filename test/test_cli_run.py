@@ -299,12 +299,14 @@ def test_missing_engine_module_is_a_deeploy_error() -> None:
         factory()
 
 
-def test_platforms_without_engine_are_one_line_errors(
+def test_siracusa_runs_functionally_on_its_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Tiled for Siracusa's L1 and split across its 8 cores; the line says so."""
     case = add_case(tmp_path / "add")
-    assert deeploy.main(["run", str(case), "--platform", "siracusa"]) == 1
-    assert capsys.readouterr().err.startswith("error: platform 'siracusa' is not implemented yet")
+    assert deeploy.main(["run", str(case), "--platform", "siracusa"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "[siracusa: cluster (8 cores): " in out
 
 
 # ----------------------------------------------------------------------------- types

@@ -40,7 +40,6 @@ from xdeeploy.tools.cases import (
 )
 from xdeeploy.tools.diagnostics import one_line
 from xdeeploy.tools.engines import (
-    COMPILED_PLATFORMS,
     ENGINES,
     PLATFORM_ENGINES,
     Engine,
@@ -251,7 +250,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--platform",
         required=True,
-        choices=[*PLATFORM_ENGINES, *COMPILED_PLATFORMS],
+        choices=list(PLATFORM_ENGINES),
         help="where to run: interp (our interpreter), onnxruntime (the reference), or a C platform",
     )
     p.add_argument("--inputs", metavar="IN.npz", help="inputs for MODEL.onnx cases")
@@ -355,7 +354,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compile", help="compile an ONNX model to C in a build folder")
     p.add_argument("model", type=Path, help="MODEL.onnx")
-    p.add_argument("--platform", choices=["generic", "rv32-virt"], default="generic")
+    p.add_argument("--platform", choices=["generic", "rv32-virt", "siracusa"], default="generic")
     p.add_argument("--report", action="store_true", help="print the memory report")
     p.add_argument("-o", "--output", type=Path, required=True, help="BUILD_DIR")
     p.add_argument(

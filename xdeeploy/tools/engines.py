@@ -219,6 +219,8 @@ ENGINES: dict[str, EngineFactory] = {
     "generic": lazy_engine("generic", "xdeeploy.tools.host:GenericEngine"),
     # The same C cross-compiled for bare-metal RV32 and run on QEMU's virt machine.
     "rv32-virt": lazy_engine("rv32-virt", "xdeeploy.tools.rv32:Rv32Engine"),
+    # Siracusa's program (its budgets and cores) run functionally on the host.
+    "siracusa": lazy_engine("siracusa", "xdeeploy.tools.host:SiracusaEngine"),
 }
 
 # `deeploy run --platform P` -> the engine that runs the case.
@@ -227,9 +229,8 @@ PLATFORM_ENGINES: dict[str, str] = {
     "onnxruntime": "onnxruntime",
     "generic": "generic",
     "rv32-virt": "rv32-virt",
+    "siracusa": "siracusa",
 }
-# Platforms of the command-line contract that have no engine yet.
-COMPILED_PLATFORMS: tuple[str, ...] = ("siracusa",)
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:
@@ -247,9 +248,4 @@ def get_engine(name: str) -> Engine:
 def engine_for_platform(platform: str) -> Engine:
     if platform in PLATFORM_ENGINES:
         return get_engine(PLATFORM_ENGINES[platform])
-    if platform in COMPILED_PLATFORMS:
-        raise DeeployError(
-            f"platform {platform!r} is not implemented yet; "
-            "use --platform generic, interp or onnxruntime"
-        )
     raise DeeployError(f"unknown platform {platform!r}")

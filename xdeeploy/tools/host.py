@@ -87,3 +87,18 @@ class GenericEngine:
             )
             self.used = library.build.kernel_names()
             return library.run(inputs)
+
+
+class SiracusaEngine(GenericEngine):
+    """`deeploy run --platform siracusa`: the chip's program run functionally on the
+    host: tiled for its L1 and L2, split across its 8 cluster cores (threads here). Its
+    time and energy are the cost model's (`compile --report`), never this run's."""
+
+    name = "siracusa"
+
+    def run(
+        self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
+    ) -> list[np.ndarray]:
+        outputs = super().run(model, model_path, inputs, options)
+        self.used = f"cluster ({options.cores} cores): {self.used}"
+        return outputs
