@@ -175,6 +175,12 @@ def _cluster() -> Dialect:
     return CLUSTER
 
 
+def _npu() -> Dialect:
+    from xdeeploy.dialects.npu import NPU
+
+    return NPU
+
+
 def _riscv_mem() -> Dialect:
     from xdeeploy.dialects.riscv_mem import RISCV_MEM
 
@@ -187,6 +193,7 @@ DIALECTS: dict[str, Callable[[], Dialect]] = {
     "dma": _dma,
     "cluster": _cluster,
     "riscv_mem": _riscv_mem,
+    "npu": _npu,
 }
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dnn-canonicalize": _dnn_canonicalize,
