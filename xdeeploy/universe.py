@@ -121,6 +121,12 @@ def _convert_arith_extras_to_riscv() -> type[ModulePass]:
     return ConvertArithExtrasToRiscv
 
 
+def _convert_npu_to_kernel() -> type[ModulePass]:
+    from xdeeploy.lowering.npu_to_kernel import ConvertNpuToKernel
+
+    return ConvertNpuToKernel
+
+
 def _convert_kernel_to_asm() -> type[ModulePass]:
     from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm
 
@@ -210,6 +216,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-narrow-arith-to-riscv": _convert_narrow_arith_to_riscv,
     "convert-arith-extras-to-riscv": _convert_arith_extras_to_riscv,
     "convert-kernel-to-asm": _convert_kernel_to_asm,
+    "convert-npu-to-kernel": _convert_npu_to_kernel,
     "lower-to-riscv": _lower_to_riscv,
     "riscv-fold-addressing": _riscv_fold_addressing,
     "riscv-pointer-induction": _riscv_pointer_induction,

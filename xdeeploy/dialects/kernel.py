@@ -118,6 +118,9 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_ihardswish": _sig("in enum out enum i32 i32 i32 i32"),
     "xd_true_integer_div": _sig("in enum out enum i32 i32"),
     "xd_integer_mean": _sig("in enum out enum i32 i32 i32 i32"),
+    # The NPU's functional model (npu.c), for platforms without the engine.
+    "xd_npu_conv2d": _sig("in enum in in:u8? in? out enum " + " ".join(["i32"] * 12)),
+    "xd_npu_matmul": _sig("in enum in in:u8? in? out enum i32 i32 i32 i32 i32"),
 }
 
 ENUMERATORS: frozenset[str] = frozenset(

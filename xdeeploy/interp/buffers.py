@@ -43,8 +43,10 @@ from xdsl.utils.exceptions import InterpretationError
 
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.dialects.npu import COUT_SUBTILE
 from xdeeploy.interp import integer_norms as inorm
 from xdeeploy.interp import integer_reference as iref
+from xdeeploy.interp import npu as npu_model
 from xdeeploy.interp import reference as ref
 
 Array = np.ndarray[Any, Any]
@@ -947,3 +949,50 @@ class BufferFunctions(InterpreterFunctions):
         except (InterpretationError, ValueError, IndexError, TypeError) as e:
             raise InterpretationError(f"node '{dnn.node_name(op)}' @{name}: {e}") from e
         return ()
+
+
+# ---- the NPU's functional model (runtime_c/src/npu.c) -------------------------------
+
+_NPU_KINDS = ("dense3x3", "depthwise3x3", "pointwise")
+
+
+def _npu_requant(m: Memory, scale: Array | None, bias: Array | None,
+                 channels: int) -> tuple[Array | None, Array | None]:  # fmt: skip
+    if scale is None or bias is None:
+        return None, None
+    return m.dense(scale, [channels], np.dtype(np.uint8)), m.dense(bias, [channels],
+                                                                   np.dtype(np.int32))  # fmt: skip
+
+
+@_kernel
+def xd_npu_conv2d(m: Memory, x: Array, xt: str, w: Array, scale: Array | None,
+                  bias: Array | None, y: Array, yt: str, kind: int, h: int, wd: int, cin: int,
+                  cout: int, cin_p: int, stride: int, pad_top: int, pad_left: int, oh: int,
+                  ow: int, shift: int) -> None:  # fmt: skip
+    name = _NPU_KINDS[kind]
+    taps = 1 if name == "pointwise" else 3
+    rows = -(-cout // COUT_SUBTILE) * COUT_SUBTILE
+    layout = {"dense3x3": [rows, 9, cin_p], "pointwise": [rows, cin_p],
+              "depthwise3x3": [cin_p, 9]}[name]  # fmt: skip
+    weights = m.dense(w, layout, np.dtype(np.int8))
+    s, b = _npu_requant(m, scale, bias, cout)
+    # Padding on the far sides: what the output size leaves over.
+    bottom = (oh - 1) * stride + taps - h - pad_top
+    right = (ow - 1) * stride + taps - wd - pad_left
+    out = npu_model.conv2d(_load_int(m, x, xt, [h, wd, cin]), weights, s, b, kind=name,
+                           stride=stride, pads=[pad_top, pad_left, max(bottom, 0),
+                                                max(right, 0)],
+                           shift=shift, out_channels=cout, out_dtype=_int_storage(yt))  # fmt: skip
+    _store_int(m, y, yt, [oh, ow, cout], out)
+
+
+@_kernel
+def xd_npu_matmul(m: Memory, a: Array, at: str, w: Array, scale: Array | None,
+                  bias: Array | None, y: Array, yt: str, rows: int, k: int, n: int, k_p: int,
+                  shift: int) -> None:  # fmt: skip
+    filters = -(-n // COUT_SUBTILE) * COUT_SUBTILE
+    weights = m.dense(w, [filters, k_p], np.dtype(np.int8))
+    s, b = _npu_requant(m, scale, bias, n)
+    out = npu_model.matmul(_load_int(m, a, at, [rows, k]), weights, s, b, shift=shift,
+                           out_features=n, out_dtype=_int_storage(yt))  # fmt: skip
+    _store_int(m, y, yt, [rows, n], out)

@@ -258,4 +258,24 @@ void xd_dequantize_linear(const void *x, xd_type type, const float *scale,
                           const void *zero_point, float *y, int32_t outer, int32_t channels,
                           int32_t inner);
 
+/* ---- the NPU's functional model (npu.c; xdeeploy/dialects/npu.py) ------------------- */
+
+/* Job kinds of npu.conv2d. */
+enum { XD_NPU_DENSE3X3 = 0, XD_NPU_DEPTHWISE3X3 = 1, XD_NPU_POINTWISE = 2 };
+
+/* y (oh x ow x cout) = conv(x (h x wd x cin, 8-bit, x_type I8 or U8), w packed: [cout'][9]
+ * [cin_p] dense, [c'][9] depthwise, [cout'][cin_p] pointwise), zero padding from pad_top
+ * and pad_left; with scale (uint8) and bias (int32) per output channel, clamp((acc *
+ * scale + bias) >> shift) into y_type (I8 or U8), else the int32 accumulators. */
+void xd_npu_conv2d(const void *x, xd_type x_type, const int8_t *w, const uint8_t *scale,
+                   const int32_t *bias, void *y, xd_type y_type, int32_t kind, int32_t h,
+                   int32_t wd, int32_t cin, int32_t cout, int32_t cin_p, int32_t stride,
+                   int32_t pad_top, int32_t pad_left, int32_t oh, int32_t ow, int32_t shift);
+
+/* y (m x n) = a (m x k, 8-bit) times w packed [n'][k_p] (one filter per column),
+ * requantized as xd_npu_conv2d. */
+void xd_npu_matmul(const void *a, xd_type a_type, const int8_t *w, const uint8_t *scale,
+                   const int32_t *bias, void *y, xd_type y_type, int32_t m, int32_t k, int32_t n,
+                   int32_t k_p, int32_t shift);
+
 #endif /* XD_KERNELS_H */
