@@ -67,6 +67,51 @@ class Engine(Protocol):
         ...
 
 
+# ----------------------------------------------------------------------------- compiled
+
+
+class CompilingEngine:
+    """An engine that compiles each case into a temporary build folder (tiled, split
+    and with the kernels `options` ask for) and runs the build: subclasses say how
+    (`execute`) and what the case line says it ran on (`used`)."""
+
+    name = ""
+    used = ""
+    """The kernels the last case called (and where), for its report line."""
+
+    def can_run(self, model: onnx.ModelProto) -> str | None:
+        return None
+
+    def run(
+        self,
+        model: onnx.ModelProto,
+        model_path: Path,
+        inputs: list[np.ndarray],
+        options: RunOptions,
+    ) -> list[np.ndarray]:
+        import tempfile
+
+        from xdeeploy.tools.build import compile_model
+        from xdeeploy.tools.progress import stage_reporter
+
+        stage = stage_reporter()
+        with tempfile.TemporaryDirectory(prefix=f"xdeeploy-{self.name}-") as tmp:
+            build = compile_model(
+                model, Path(tmp) / "build", stage, l1=options.l1,
+                input_types=options.input_types, l2=options.l2, cores=options.cores,
+                kernels=options.kernels,
+            )  # fmt: skip
+            outputs, detail = self.execute(build, inputs, options)
+        self.used = build.kernel_names() + (f"; {detail}" if detail else "")
+        return outputs
+
+    def execute(
+        self, build: Any, inputs: list[np.ndarray], options: RunOptions
+    ) -> tuple[list[np.ndarray], str]:
+        """Runs the build folder on `inputs`: the outputs, and what to add to the line."""
+        raise NotImplementedError
+
+
 # ----------------------------------------------------------------------------- onnxruntime
 
 # ONNX spells the default domain two ways.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import onnx
 from xdeeploy.errors import DeeployError
 from xdeeploy.tools.build import ENTRY, PREFIX, Build, build_shared_library, compile_model
 from xdeeploy.tools.cases import InputType
+from xdeeploy.tools.engines import CompilingEngine, RunOptions
 from xdeeploy.tools.progress import stage_reporter
 
 
@@ -63,30 +63,18 @@ def build_and_load(
     return HostLibrary(build, build_shared_library(build, extra_flags, stage))
 
 
-class GenericEngine:
-    """`deeploy run --platform generic`: each case is compiled in a temporary folder."""
+class GenericEngine(CompilingEngine):
+    """`deeploy run --platform generic`: each case compiled and built with the host gcc,
+    then called in this process."""
 
     name = "generic"
-    used = ""
-    """The kernels the last case called, for its report line."""
 
-    def can_run(self, model: onnx.ModelProto) -> str | None:
-        return None
-
-    def run(
-        self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
-    ) -> list[np.ndarray]:
-        with tempfile.TemporaryDirectory(prefix="xdeeploy-") as tmp:
-            library = build_and_load(
-                model,
-                Path(tmp) / "build",
-                input_types=options.input_types,
-                l1=options.l1,
-                l2=options.l2,
-                cores=options.cores,
-            )
-            self.used = library.build.kernel_names()
-            return library.run(inputs)
+    def execute(
+        self, build: Build, inputs: list[np.ndarray], options: RunOptions
+    ) -> tuple[list[np.ndarray], str]:
+        return HostLibrary(build, build_shared_library(build, stage=stage_reporter())).run(
+            inputs
+        ), ""
 
 
 class SiracusaEngine(GenericEngine):

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnx
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.tools.build import (
@@ -39,9 +36,9 @@ from xdeeploy.tools.build import (
     Build,
     Port,
     _gcc,  # pyright: ignore[reportPrivateUsage]
-    compile_model,
     runtime_objects,
 )
+from xdeeploy.tools.engines import CompilingEngine, RunOptions
 from xdeeploy.tools.progress import stage_reporter
 
 CC = "riscv64-unknown-elf-gcc"
@@ -286,30 +283,18 @@ def run_build(build: Build, inputs: list[np.ndarray]) -> Rv32Run:
     return Rv32Program(build).run(inputs)
 
 
-class Rv32Engine:
+class Rv32Engine(CompilingEngine):
     """`deeploy run --platform rv32-virt`: each case compiled (tiled for the platform's
     L1), cross-compiled and run once on QEMU."""
 
     name = "rv32-virt"
-    used = ""
 
-    def can_run(self, model: onnx.ModelProto) -> str | None:
-        return None
-
-    def run(
-        self, model: onnx.ModelProto, model_path: Path, inputs: list[np.ndarray], options: Any
-    ) -> list[np.ndarray]:
-        stage = stage_reporter()
-        with tempfile.TemporaryDirectory(prefix="xdeeploy-rv32-") as tmp:
-            build = compile_model(
-                model, Path(tmp) / "build", stage, l1=options.l1,
-                input_types=options.input_types, l2=options.l2, cores=options.cores,
-                kernels=options.kernels,
-            )  # fmt: skip
-            with stage("cross-compiling and running on QEMU"):
-                run = Rv32Program(build, options.cores).run(inputs)
-        self.used = f"{build.kernel_names()}; {_count_text(run)}"
-        return run.outputs
+    def execute(
+        self, build: Build, inputs: list[np.ndarray], options: RunOptions
+    ) -> tuple[list[np.ndarray], str]:
+        with stage_reporter()("cross-compiling and running on QEMU"):
+            run = Rv32Program(build, options.cores).run(inputs)
+        return run.outputs, _count_text(run)
 
 
 def _count_text(run: Rv32Run) -> str:
