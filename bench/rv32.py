@@ -94,42 +94,8 @@ def _decode(
             "net_max": int(layers.sum(axis=0).max()),
         })  # fmt: skip
     names = list(build.report.get("layers", []))  # type: ignore[arg-type]
-    kernels = _kernels_by_layer(build.folder / "network.c", names)
+    kernels = dict(build.report.get("layer_calls", {}))  # type: ignore[arg-type]
     return {"logits": logits, "steps": per_step, "layers": names, "kernels": kernels}
-
-
-def _kernels_by_layer(network_c: Path, names: list[str]) -> dict[str, list[str]]:
-    """The kernels called between each layer's mark and the next (fork bodies included,
-    found through the fork functions the layer calls)."""
-    text = network_c.read_text()
-    forks: dict[str, set[str]] = {}
-    current = None
-    for line in text.splitlines():
-        if line.startswith("static void xd_fork"):
-            current = line.split("(")[0].split()[-1]
-            forks[current] = set()
-        elif line.startswith("}"):
-            current = None
-        elif current is not None:
-            forks[current].update(_called(line))
-    entry = text[text.index("void xd_main(") :]
-    chunks = entry.split("XD_LAYER_MARK();")[1:]
-    out: dict[str, list[str]] = {}
-    for name, chunk in zip(names, chunks, strict=False):
-        called: set[str] = set()
-        for line in chunk.splitlines():
-            for fn in _called(line):
-                called |= forks.get(fn, {fn})
-        out[name] = sorted(called)
-    return out
-
-
-def _called(line: str) -> set[str]:
-    import re
-
-    return set(re.findall(r"\b(xd_[a-z0-9_]+)\(", line)) | set(
-        re.findall(r"xd_cluster_fork\(\d+, (xd_fork\d+)", line)
-    )
 
 
 def measure(preset: str, steps: int, folder: Path) -> dict[str, Any]:

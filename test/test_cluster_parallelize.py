@@ -25,6 +25,7 @@ from xdeeploy.dialects import cluster, kernel
 from xdeeploy.frontend.onnx import import_model
 from xdeeploy.interp.run_buffers import run_buffers
 from xdeeploy.lowering.generic_pipeline import lower_for_host
+from xdeeploy.tools.build import compile_model
 from xdeeploy.tools.host import build_and_load
 
 Array = np.ndarray[Any, Any]
@@ -116,3 +117,14 @@ def test_overlapping_chunks_are_reported_by_the_interpreter() -> None:
     call.operands[1] = y_core.source  # every core writes from the output's first element
     with pytest.raises(InterpretationError, match=r"cores \d+ and \d+ both write"):
         run_buffers(module, inputs)
+
+
+def test_the_report_names_what_each_layer_calls(tmp_path: Path) -> None:
+    """report.json's `layer_calls`: a tiled, split layer calls its kernel in the fork,
+    the fork and the DMA (what a per-layer profile is spent in)."""
+    model, _ = CASES["matmul_rows"][0](np.random.default_rng(0))
+    build = compile_model(model, tmp_path / "b", l1=4096, cores=8)
+    layers = build.report["layers"]
+    calls = build.report["layer_calls"]
+    assert isinstance(layers, list) and isinstance(calls, dict) and layers
+    assert set(calls[layers[0]]) >= {"xd_matmul_f32", "xd_cluster_fork", "xd_dma_start"}

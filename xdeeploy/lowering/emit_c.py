@@ -244,6 +244,9 @@ class CEmitter:
     """The nodes in the order their `XD_LAYER_MARK()`s run (one mark before each, one after
     the last): a profiler that snapshots counters at every mark (`-DXD_PROFILE`) gets
     each layer's cost."""
+    layer_calls: dict[str, list[str]] = field(default_factory=dict)
+    """Per layer, the runtime functions its code calls (kernels, asm kernels, DMA, fork),
+    sorted: what a profile of the layer is spent in."""
     outlined: list[str] = field(default_factory=list)
     """Fork bodies made functions, waiting to be printed before the function using them."""
     forks: int = 0
@@ -385,6 +388,12 @@ class CEmitter:
         return self._type_of(value) + names.define(value)
 
     def _op(self, op: Operation, names: Names) -> Iterator[str]:
+        called = _runtime_call(op)
+        if called is not None and self.layers:
+            calls = self.layer_calls.setdefault(self.layers[-1], [])
+            if called not in calls:
+                calls.append(called)
+                calls.sort()
         match op:
             case arith.ConstantOp():
                 return  # printed where they are used
@@ -645,6 +654,25 @@ class CEmitter:
             values = [int(v) for v in arg.get_values()]  # pyright: ignore[reportUnknownArgumentType]
             return int_array(values)
         raise DeeployError(f"kernel argument {arg} has no C form")
+
+
+def _runtime_call(op: Operation) -> str | None:
+    """The runtime function `op` prints a call of, if any."""
+    match op:
+        case kernel.CallOp():
+            return op.kernel
+        case kernel.AsmCallOp():
+            return op.callee.root_reference.data
+        case cluster.ForkOp():
+            return "xd_cluster_fork"
+        case cluster.BarrierOp():
+            return "xd_cluster_barrier"
+        case dma.StartOp():
+            return "xd_dma_start"
+        case dma.WaitOp():
+            return "xd_dma_wait"
+        case _:
+            return None
 
 
 def _is_asm_kernel(fn: func.FuncOp) -> bool:

@@ -264,6 +264,7 @@ def compile_module(
         if asm_kernels(module):
             report["asm_kernels"] = replaced(module)
         report["layers"] = emitter.layers
+        report["layer_calls"] = emitter.layer_calls
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
         if l1:
             report["tiling"] = tiling_section(tiling, fn, l1)
