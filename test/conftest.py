@@ -82,3 +82,13 @@ def run_riscv(module: ModuleOp, name: str, *buffers: np.ndarray) -> list[np.ndar
         np.frombuffer(bytes(p.memory), dtype=b.dtype).reshape(b.shape)
         for p, b in zip(pointers, buffers, strict=True)
     ]
+
+
+def tiny_int8_llama(folder: Path) -> Path:
+    """`deeploy model llama --preset tiny --quant int8` written into `folder`."""
+    from xdeeploy.tools import deeploy
+
+    path = folder / "tiny_int8.onnx"
+    assert deeploy.main(["model", "llama", "--preset", "tiny", "--quant", "int8", "-o",
+                         str(path)]) == 0  # fmt: skip
+    return path

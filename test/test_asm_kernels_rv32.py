@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import PEER, parse_ir, peer_case
+from conftest import PEER, parse_ir, peer_case, tiny_int8_llama
 from xdsl.context import Context
 
 from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm
@@ -196,9 +196,7 @@ def test_peer_runs_with_asm_kernels(case: str, capsys: pytest.CaptureFixture[str
 def test_generate_int8_llama_with_asm_kernels_is_bit_exact(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "q.onnx"
-    assert deeploy.main(["model", "llama", "--preset", "tiny", "--quant", "int8", "-o",
-                         str(path)]) == 0  # fmt: skip
+    path = tiny_int8_llama(tmp_path)
     capsys.readouterr()
     argv = ["generate", str(path), "--platform", "rv32-virt", "--steps", "3", "--check",
             "--kernels", "asm"]  # fmt: skip
@@ -212,9 +210,7 @@ def test_generate_int8_llama_with_asm_kernels_is_bit_exact(
 def test_compile_writes_the_assembly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`deeploy compile --platform rv32-virt --kernels asm`: kernels.S next to network.c,
     which declares and calls its functions."""
-    path = tmp_path / "q.onnx"
-    assert deeploy.main(["model", "llama", "--preset", "tiny", "--quant", "int8", "-o",
-                         str(path)]) == 0  # fmt: skip
+    path = tiny_int8_llama(tmp_path)
     build = tmp_path / "build"
     argv = ["compile", str(path), "--platform", "rv32-virt", "--kernels", "asm", "-o", str(build)]
     assert deeploy.main(argv) == 0

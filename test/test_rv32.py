@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import PEER, peer_case
+from conftest import PEER, peer_case, tiny_int8_llama
 from onnx import TensorProto, helper, numpy_helper
 from xdsl.context import Context
 
@@ -141,9 +141,7 @@ def test_every_peer_runs_bare_metal(cores: str, capsys: pytest.CaptureFixture[st
 def test_generate_int8_llama_is_bit_exact_on_rv32(
     cores: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "q.onnx"
-    argv = ["model", "llama", "--preset", "tiny", "--quant", "int8", "-o", str(path)]
-    assert deeploy.main(argv) == 0
+    path = tiny_int8_llama(tmp_path)
     capsys.readouterr()
     argv = ["generate", str(path), "--platform", "rv32-virt", "--steps", "4", "--check",
             "--cores", cores]  # fmt: skip

@@ -40,6 +40,7 @@ from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm, asm_kernels, rep
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.passes.dnn_tile import TileRecord
 from xdeeploy.passes.plan_memory import arena_of
+from xdeeploy.platforms.cost_model import CostModel, CostReport
 from xdeeploy.tools.arena_picture import write_svg
 from xdeeploy.tools.cases import InputType
 from xdeeploy.tools.progress import Stage, quiet
@@ -72,6 +73,8 @@ class Build:
     report: dict[str, object]
     tiling_records: list[TileRecord] = field(default_factory=list)
     """The tiling decisions with their solver times (not in report.json: not deterministic)."""
+    cost: CostReport | None = None
+    """The platform's cost model of the network (report.json `cost_model` too)."""
 
     def kernel_names(self) -> str:
         """The kernels the network calls, for one-line reports: the runtime's C kernels,
@@ -216,15 +219,18 @@ def compile_model(
     arena_picture: bool = False,
     cores: int = 1,
     kernels: str = "c",
+    cost: CostModel | None = None,
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
     integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
     adds arenas.svg (time x address of every planned buffer); `cores` > 1 splits the
     kernel calls across that many cluster cores; `kernels` "asm" adds kernels.S, our
-    RISC-V assembly for the hot integer kernels, which the calls then use."""
+    RISC-V assembly for the hot integer kernels, which the calls then use; `cost`, a
+    platform's cost model, adds its modeled cycles, latency and energy."""
     with stage("importing and lowering the model"):
         module, records = lower(model, l1, input_types, l2, cores, kernels)
-    return compile_module(module, build_dir, stage, records, l1, arena_picture)
+    estimate = cost.estimate(module) if cost is not None else None
+    return compile_module(module, build_dir, stage, records, l1, arena_picture, estimate)
 
 
 def compile_module(
@@ -234,6 +240,7 @@ def compile_module(
     tiling: Sequence[TileRecord] = (),
     l1: int = 0,
     arena_picture: bool = False,
+    cost: CostReport | None = None,
 ) -> Build:
     """A build folder from a lowered module (after `generic-pipeline`, or at least
     `convert-dnn-to-kernel` and `plan-memory`)."""
@@ -268,6 +275,8 @@ def compile_module(
         report["in_place_outputs"] = {p.name: p.may_alias for p in outputs if p.may_alias}
         if l1:
             report["tiling"] = tiling_section(tiling, fn, l1)
+        if cost is not None:
+            report["cost_model"] = cost.as_dict()
         if arena_picture:
             write_svg(fn, staging / "arenas.svg")
         (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -277,7 +286,7 @@ def compile_module(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Build(build_dir, inputs, outputs, report, list(tiling))
+    return Build(build_dir, inputs, outputs, report, list(tiling), cost)
 
 
 def kernels_assembly(module: ModuleOp) -> str:

@@ -370,6 +370,7 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    from xdeeploy.platforms.cost_model import CostModel
     from xdeeploy.tools.build import compile_model
     from xdeeploy.tools.progress import stage_reporter
 
@@ -390,6 +391,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         arena_picture=args.arenas,
         cores=cores,
         kernels=args.kernels,
+        cost=CostModel.of(platform) if platform and "cost" in platform.extra else None,
     )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")
@@ -404,6 +406,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         section = report.get("tiling")
         if isinstance(section, dict):
             for line in tiling_text(section, build.tiling_records):
+                print(line)
+        if build.cost is not None:
+            for line in build.cost.lines():
                 print(line)
         print(f"  full report: {build.folder / 'report.json'}")
     return 0

@@ -1,0 +1,75 @@
+"""The cost model's arithmetic on hand-computed cases: kernel calls at their rates, a
+fork on its busiest core, DMA overlapping compute, loops by their trip counts; and
+`deeploy compile --platform siracusa --report` printing it labelled as a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import parse_ir, tiny_int8_llama
+
+from xdeeploy.platforms.cost_model import PARAMETERS, CostModel, Parameter
+from xdeeploy.tools import deeploy
+
+
+def _model(**values: float) -> CostModel:
+    base = dict.fromkeys(PARAMETERS, 1.0) | values
+    return CostModel({k: Parameter(v, "test") for k, v in base.items()})
+
+
+NETWORK = """
+func.func @main(%a: memref<4x8xi8>, %b: memref<8x16xi8>, %y: memref<4x16xi32>, %t: memref<64xi8, "L1">, %s: memref<64xi8>, %f: memref<4x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  kernel.call @xd_matmul_int(%a, XD_T_I8, %b, XD_T_I8, %y, XD_T_I32, 4 : i32, 8 : i32, 16 : i32, 0 : i32, array<i32>, array<i32>, array<i32>) {dnn.node = "mm"} : memref<4x8xi8>, memref<8x16xi8>, memref<4x16xi32>
+  scf.for %i = %c0 to %c3 step %c1 {
+    %tok = dma.start %s, %t : memref<64xi8>, memref<64xi8, "L1"> -> !dma.token
+    dma.wait %tok : !dma.token
+    cluster.fork cores(8) {
+    ^bb0(%core: index):
+      kernel.call @xd_copy(%s, %t, 64 : i32, 1 : i32) : memref<64xi8>, memref<64xi8, "L1">
+      cluster.join
+    }
+  } {dnn.node = "loop"}
+  kernel.call @xd_softmax_f32(%f, %f, 4 : i32, 16 : i32, 1 : i32, 0 : i32) {dnn.node = "soft"} : memref<4x16xf32>, memref<4x16xf32>
+  func.return
+}
+"""
+
+
+def test_layers_cost_what_the_formulas_say() -> None:
+    model = _model(int8_macs_per_cycle=4, mac_efficiency=0.5, call_cycles=10, fork_cycles=100,
+                   element_cycles=2, math_cycles=20, dma_setup_cycles=5,
+                   dma_bytes_per_cycle=8, clock_hz=1000, power_w=2)  # fmt: skip
+    report = model.estimate(parse_ir(NETWORK))
+    layers = {lc.node: lc for lc in report.layers}
+    # 4·8·16 = 512 MACs at 4 · 0.5 per cycle, plus the call
+    assert layers["mm"].compute == 10 + 512 / 2 and layers["mm"].dma == 0
+    # 3 trips of (fork 100 + call 10 + 64 elements · 2) on compute, (5 + 64 / 8) on DMA
+    assert layers["loop"].compute == 3 * (100 + 10 + 128)
+    assert layers["loop"].dma == 3 * (5 + 8)
+    assert layers["loop"].cycles == layers["loop"].compute
+    # softmax: 64 output elements at the math rate
+    assert layers["soft"].compute == 10 + 64 * 20
+    total = 266 + 714 + 1290
+    assert report.cycles == total
+    assert report.seconds == pytest.approx(total / 1000)
+    assert report.tokens_per_second == pytest.approx(1000 / total)
+    assert report.microjoules == pytest.approx(total / 1000 * 2 * 1e6)
+
+
+def test_compile_report_prints_the_model_with_its_sources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tiny_int8_llama(tmp_path)
+    argv = ["compile", str(path), "--platform", "siracusa", "-o", str(tmp_path / "b"), "--report"]
+    assert deeploy.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "cost MODEL (not a measurement" in out
+    total = next(line for line in out.splitlines() if line.startswith("  total: "))
+    assert "tokens/s" in total and "uJ/token (modeled)" in total
+    for name in PARAMETERS:
+        line = next(x for x in out.splitlines() if x.startswith(f"  parameter {name} = "))
+        assert any(w in line for w in ("(published", "(assumed", "(derived"))

@@ -1,0 +1,237 @@
+"""A platform's cost model: modeled cycles per layer of a lowered network, then latency,
+tokens/s (one token per call of a decode-mode model) and energy. Always a model, never a
+measurement: the parameters and their sources are the platform file's `[cost]` table.
+
+Per operation of the entry function, in order (a layer is a `dnn.node`, as the C
+target's layer marks are):
+
+* a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
+  accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
+  for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
+  element, `math_cycles` for those with transcendentals or divisions (softmax, norms,
+  exp-like unary ops), else `element_cycles`;
+* a `cluster.fork`: `fork_cycles` plus one core's share (every core runs the same
+  chunk: the busiest core's time);
+* a `dma.start`: `dma_setup_cycles` plus its bytes at `dma_bytes_per_cycle`, on the DMA
+  engine: it overlaps compute (double buffering), so a layer takes max(compute, DMA);
+* a loop: its trip count times its body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from math import prod
+
+from xdsl.dialects import func, scf
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
+from xdsl.ir import Block, Operation, SSAValue
+
+from xdeeploy.dialects import cluster, dma, dnn, kernel
+from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.errors import DeeployError
+from xdeeploy.lowering.emit_c import const_int
+from xdeeploy.platforms import Platform
+
+PARAMETERS = ("clock_hz", "int8_macs_per_cycle", "mac_efficiency", "f32_macs_per_cycle",
+              "element_cycles", "math_cycles", "call_cycles", "fork_cycles",
+              "dma_bytes_per_cycle", "dma_setup_cycles", "power_w")  # fmt: skip
+
+MATH_KERNELS = frozenset({"xd_unary_f32", "xd_softmax_f32", "xd_layernorm_f32",
+                          "xd_rmsnorm_f32", "xd_isoftmax", "xd_ita_max", "xd_irmsnorm",
+                          "xd_ilayernorm", "xd_igelu", "xd_true_integer_div",
+                          "xd_integer_mean"})  # fmt: skip
+"""Kernels whose elements cost `math_cycles`."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class CostModel:
+    params: dict[str, Parameter]
+
+    @staticmethod
+    def of(platform: Platform) -> CostModel:
+        table = platform.extra.get("cost")
+        if not isinstance(table, dict):
+            raise DeeployError(f"platform {platform.name!r} has no cost model ([cost] table)")
+        missing = [p for p in PARAMETERS if p not in table]
+        if missing:
+            raise DeeployError(f"platform {platform.name!r}: [cost] lacks {', '.join(missing)}")
+        return CostModel({k: Parameter(float(table[k]["value"]), str(table[k]["source"]))
+                          for k in PARAMETERS})  # fmt: skip
+
+    def __getitem__(self, name: str) -> float:
+        return self.params[name].value
+
+    def call_cycles(self, call: kernel.CallOp) -> float:
+        """One core's cycles for `call` (the call overhead included)."""
+        macs = multiply_accumulates(call)
+        if macs is not None:
+            if call.kernel.endswith("_f32"):
+                rate = self["f32_macs_per_cycle"]
+            else:
+                rate = self["int8_macs_per_cycle"] * self["mac_efficiency"]
+            return self["call_cycles"] + macs / rate
+        per = self["math_cycles"] if call.kernel in MATH_KERNELS else self["element_cycles"]
+        return self["call_cycles"] + output_elements(call) * per
+
+    def dma_cycles(self, op: dma.StartOp) -> float:
+        ty = op.dst.type
+        assert isinstance(ty, MemRefType)
+        nbytes = prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+        return self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
+
+    def estimate(self, module: ModuleOp, entry: str = "main") -> CostReport:
+        fn = next((op for op in module.ops if isinstance(op, func.FuncOp)
+                   and op.sym_name.data == entry), None)  # fmt: skip
+        if fn is None:
+            raise DeeployError(f"the module has no @{entry} function")
+        layers: dict[str, LayerCost] = {}
+        for op in fn.body.block.ops:
+            node = dnn.node_name(op) if dnn.NODE_ATTR in op.attributes else None
+            compute, transfer = self._cost(op)
+            if node is None or (compute == 0 and transfer == 0):
+                continue
+            layer = layers.setdefault(node, LayerCost(node))
+            layer.compute += compute
+            layer.dma += transfer
+        return CostReport(self, list(layers.values()))
+
+    def _cost(self, op: Operation) -> tuple[float, float]:
+        """(compute cycles on the busiest core, DMA cycles) of `op`."""
+        match op:
+            case kernel.CallOp():
+                return self.call_cycles(op), 0.0
+            case dma.StartOp():
+                return 0.0, self.dma_cycles(op)
+            case cluster.ForkOp():
+                compute, transfer = self._block(op.body.block)
+                return self["fork_cycles"] + compute, transfer
+            case scf.ForOp():
+                compute, transfer = self._block(op.body.block)
+                trips = _trip_count(op)
+                return trips * compute, trips * transfer
+            case _:
+                return 0.0, 0.0
+
+    def _block(self, block: Block) -> tuple[float, float]:
+        compute = transfer = 0.0
+        for op in block.ops:
+            c, t = self._cost(op)
+            compute, transfer = compute + c, transfer + t
+        return compute, transfer
+
+
+@dataclass
+class LayerCost:
+    node: str
+    compute: float = 0.0
+    dma: float = 0.0
+
+    @property
+    def cycles(self) -> float:
+        """DMA overlaps compute (double-buffered): the longer of the two."""
+        return max(self.compute, self.dma)
+
+
+@dataclass
+class CostReport:
+    model: CostModel
+    layers: list[LayerCost] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> float:
+        return sum(layer.cycles for layer in self.layers)
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / self.model["clock_hz"]
+
+    @property
+    def tokens_per_second(self) -> float:
+        """One token per call (a decode-mode model)."""
+        return 1.0 / self.seconds if self.seconds else float("inf")
+
+    @property
+    def microjoules(self) -> float:
+        return self.seconds * self.model["power_w"] * 1e6
+
+    def lines(self) -> Iterator[str]:
+        yield ("cost MODEL (not a measurement; parameters and their sources: the "
+               "platform file's [cost] table):")  # fmt: skip
+        for layer in self.layers:
+            yield (f"  {layer.node}: {layer.cycles:,.0f} cycles (compute {layer.compute:,.0f}, "
+                   f"DMA {layer.dma:,.0f})")  # fmt: skip
+        yield (f"  total: {self.cycles:,.0f} cycles = {self.seconds * 1e3:.3f} ms at "
+               f"{self.model['clock_hz'] / 1e6:.0f} MHz: {self.tokens_per_second:,.1f} "
+               f"tokens/s, {self.microjoules:,.1f} uJ/token (modeled)")  # fmt: skip
+        for name, p in self.model.params.items():
+            yield f"  parameter {name} = {p.value:g} ({p.source})"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "label": "model, not a measurement",
+            "cycles": self.cycles,
+            "seconds": self.seconds,
+            "tokens_per_second": self.tokens_per_second,
+            "microjoules_per_token": self.microjoules,
+            "layers": [
+                {"node": lc.node, "cycles": lc.cycles, "compute": lc.compute, "dma": lc.dma}
+                for lc in self.layers
+            ],  # fmt: skip
+            "parameters": {
+                k: {"value": p.value, "source": p.source} for k, p in self.model.params.items()
+            },  # fmt: skip
+        }
+
+
+def _trip_count(op: scf.ForOp) -> int:
+    lb, ub, step = (const_int(v) for v in (op.lb, op.ub, op.step))
+    if lb is None or ub is None or not step:
+        raise DeeployError("cost model: a loop without constant bounds")
+    return max(0, -(-(ub - lb) // step))
+
+
+def _i(arg: object) -> int:
+    assert isinstance(arg, IntegerAttr)
+    return int(arg.value.data)
+
+
+def multiply_accumulates(call: kernel.CallOp) -> int | None:
+    """The multiply-accumulates of a matrix product or convolution call, else None."""
+    args = call.arguments()
+    name = call.kernel
+    if name in ("xd_matmul_int", "xd_matmul_f32"):
+        first = 6 if name.endswith("_int") else 3
+        m, k, n, rank = (_i(a) for a in args[first : first + 4])
+        batch = args[first + 4]
+        dims = [int(v) for v in batch.get_values()][:rank] if rank else []  # type: ignore[union-attr]
+        return prod(dims) * m * k * n
+    if name in ("xd_gemv_int", "xd_gemv_f32"):
+        first = 6 if name.endswith("_int") else 3
+        return _i(args[first]) * _i(args[first + 1])
+    if name in ("xd_gemm_int", "xd_gemm_f32"):
+        first = 8 if name.endswith("_int") else 4
+        return prod(_i(a) for a in args[first : first + 3])
+    if name in ("xd_conv2d_int", "xd_conv2d_f32"):
+        first = 8 if name.endswith("_int") else 4
+        n, c, _, _, oc, kh, kw, oh, ow = (_i(a) for a in args[first : first + 9])
+        group = _i(args[first + 15])
+        return n * oc * oh * ow * (c // group) * kh * kw
+    return None
+
+
+def output_elements(call: kernel.CallOp) -> int:
+    """Elements of the call's (first) output buffer."""
+    params = kernel.SIGNATURES[call.kernel]
+    for arg, param in zip(call.arguments(), params, strict=True):
+        if param.kind in ("out", "inout") and isinstance(arg, SSAValue):
+            ty = arg.type
+            if isinstance(ty, MemRefType):
+                return prod(ty.get_shape())
+    return 1
