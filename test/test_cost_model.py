@@ -73,3 +73,25 @@ def test_compile_report_prints_the_model_with_its_sources(
     for name in PARAMETERS:
         line = next(x for x in out.splitlines() if x.startswith(f"  parameter {name} = "))
         assert any(w in line for w in ("(published", "(assumed", "(derived"))
+
+
+CACHE = """
+func.func @main(%past: memref<64x4xf32>, %idx: memref<1x1xi64>, %row: memref<1x4xf32>,
+                %present: memref<64x4xf32> {dnn.output, dnn.may_alias = 0 : i64},
+                %other: memref<64x4xf32> {dnn.output}) {
+  kernel.call @xd_copy(%past, %present, 4 : i32, 256 : i32) {dnn.node = "kv"} : memref<64x4xf32>, memref<64x4xf32>
+  kernel.call @xd_scatter_nd(%present, %idx, %row, 4 : i32, 1 : i32, 1 : i32, array<i32: 64>, 4 : i32) {dnn.node = "kv"} : memref<64x4xf32>, memref<1x1xi64>, memref<1x4xf32>
+  kernel.call @xd_copy(%past, %other, 4 : i32, 256 : i32) {dnn.node = "copy"} : memref<64x4xf32>, memref<64x4xf32>
+  func.return
+}
+"""
+
+
+def test_a_cache_updated_in_place_costs_its_new_row() -> None:
+    """Copying the past cache into the present one that may alias it costs only the
+    call (a decode loop passes one buffer); the scatter writes one row of 4; a copy into
+    another output costs its 256 elements."""
+    model = _model(call_cycles=10, element_cycles=2)
+    layers = {lc.node: lc for lc in model.estimate(parse_ir(CACHE)).layers}
+    assert layers["kv"].compute == 10 + (10 + 4 * 2)
+    assert layers["copy"].compute == 10 + 256 * 2

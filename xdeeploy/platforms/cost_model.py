@@ -15,6 +15,10 @@ target's layer marks are):
 * a `dma.start`: `dma_setup_cycles` plus its bytes at `dma_bytes_per_cycle`, on the DMA
   engine: it overlaps compute (double buffering), so a layer takes max(compute, DMA);
 * a loop: its trip count times its body.
+
+A copy from an input into the output that may alias it (`dnn.may_alias`: a KV cache)
+costs only its call: a decode loop passes the present cache as the past one, and the
+runtime's `xd_copy` then has nothing to move.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from math import prod
 
-from xdsl.dialects import func, scf
+from xdsl.dialects import func, memref, scf
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
 from xdeeploy.dialects import cluster, dma, dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
+from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR
 from xdeeploy.lowering.emit_c import const_int
 from xdeeploy.platforms import Platform
 
@@ -42,6 +47,10 @@ MATH_KERNELS = frozenset({"xd_unary_f32", "xd_softmax_f32", "xd_layernorm_f32",
                           "xd_ilayernorm", "xd_igelu", "xd_true_integer_div",
                           "xd_integer_mean"})  # fmt: skip
 """Kernels whose elements cost `math_cycles`."""
+
+
+InPlace = frozenset[tuple[SSAValue, SSAValue]]
+"""(input, output) buffers the caller passes as one."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,12 @@ class CostModel:
     def __getitem__(self, name: str) -> float:
         return self.params[name].value
 
-    def call_cycles(self, call: kernel.CallOp) -> float:
-        """One core's cycles for `call` (the call overhead included)."""
+    def call_cycles(self, call: kernel.CallOp, in_place: InPlace = frozenset()) -> float:
+        """One core's cycles for `call` (the call overhead included); `in_place`: the
+        (input, output) buffers the caller passes as one."""
+        ends = (_root(call.buffers[0]), _root(call.buffers[1])) if call.buffers else None
+        if call.kernel == "xd_copy" and ends in in_place:
+            return self["call_cycles"]
         macs = multiply_accumulates(call)
         if macs is not None:
             if call.kernel.endswith("_f32"):
@@ -91,10 +104,11 @@ class CostModel:
                    and op.sym_name.data == entry), None)  # fmt: skip
         if fn is None:
             raise DeeployError(f"the module has no @{entry} function")
+        in_place = _in_place_pairs(fn)
         layers: dict[str, LayerCost] = {}
         for op in fn.body.block.ops:
             node = dnn.node_name(op) if dnn.NODE_ATTR in op.attributes else None
-            compute, transfer = self._cost(op)
+            compute, transfer = self._cost(op, in_place)
             if node is None or (compute == 0 and transfer == 0):
                 continue
             layer = layers.setdefault(node, LayerCost(node))
@@ -102,27 +116,27 @@ class CostModel:
             layer.dma += transfer
         return CostReport(self, list(layers.values()))
 
-    def _cost(self, op: Operation) -> tuple[float, float]:
+    def _cost(self, op: Operation, in_place: InPlace) -> tuple[float, float]:
         """(compute cycles on the busiest core, DMA cycles) of `op`."""
         match op:
             case kernel.CallOp():
-                return self.call_cycles(op), 0.0
+                return self.call_cycles(op, in_place), 0.0
             case dma.StartOp():
                 return 0.0, self.dma_cycles(op)
             case cluster.ForkOp():
-                compute, transfer = self._block(op.body.block)
+                compute, transfer = self._block(op.body.block, in_place)
                 return self["fork_cycles"] + compute, transfer
             case scf.ForOp():
-                compute, transfer = self._block(op.body.block)
+                compute, transfer = self._block(op.body.block, in_place)
                 trips = _trip_count(op)
                 return trips * compute, trips * transfer
             case _:
                 return 0.0, 0.0
 
-    def _block(self, block: Block) -> tuple[float, float]:
+    def _block(self, block: Block, in_place: InPlace) -> tuple[float, float]:
         compute = transfer = 0.0
         for op in block.ops:
-            c, t = self._cost(op)
+            c, t = self._cost(op, in_place)
             compute, transfer = compute + c, transfer + t
         return compute, transfer
 
@@ -190,6 +204,25 @@ class CostReport:
         }
 
 
+def _root(value: SSAValue) -> SSAValue:
+    """The buffer a view (subview, reinterpret_cast, view, memory-space cast) is of."""
+    while isinstance(value.owner, memref.SubviewOp | memref.ReinterpretCastOp | memref.ViewOp
+                     | memref.MemorySpaceCastOp):  # fmt: skip
+        value = value.owner.operands[0]
+    return value
+
+
+def _in_place_pairs(fn: func.FuncOp) -> InPlace:
+    """(input, output) arguments whose buffers the caller may pass as one."""
+    pairs: set[tuple[SSAValue, SSAValue]] = set()
+    attrs = fn.arg_attrs.data if fn.arg_attrs else []
+    for k, d in enumerate(attrs):
+        alias = d.data.get(ALIAS_ATTR)
+        if isinstance(alias, IntegerAttr):
+            pairs.add((fn.args[alias.value.data], fn.args[k]))
+    return frozenset(pairs)
+
+
 def _trip_count(op: scf.ForOp) -> int:
     lb, ub, step = (const_int(v) for v in (op.lb, op.ub, op.step))
     if lb is None or ub is None or not step:
@@ -227,7 +260,11 @@ def multiply_accumulates(call: kernel.CallOp) -> int | None:
 
 
 def output_elements(call: kernel.CallOp) -> int:
-    """Elements of the call's (first) output buffer."""
+    """Elements the call writes: its (first) output buffer's, but a ScatterND's slices
+    only (it updates the data in place)."""
+    if call.kernel == "xd_scatter_nd":
+        args = call.arguments()
+        return _i(args[4]) * _i(args[7])
     params = kernel.SIGNATURES[call.kernel]
     for arg, param in zip(call.arguments(), params, strict=True):
         if param.kind in ("out", "inout") and isinstance(arg, SSAValue):
