@@ -121,6 +121,12 @@ def _convert_arith_extras_to_riscv() -> type[ModulePass]:
     return ConvertArithExtrasToRiscv
 
 
+def _dnn_map_engines() -> type[ModulePass]:
+    from xdeeploy.passes.dnn_map_engines import DnnMapEngines
+
+    return DnnMapEngines
+
+
 def _convert_npu_to_kernel() -> type[ModulePass]:
     from xdeeploy.lowering.npu_to_kernel import ConvertNpuToKernel
 
@@ -217,6 +223,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-arith-extras-to-riscv": _convert_arith_extras_to_riscv,
     "convert-kernel-to-asm": _convert_kernel_to_asm,
     "convert-npu-to-kernel": _convert_npu_to_kernel,
+    "dnn-map-engines": _dnn_map_engines,
     "lower-to-riscv": _lower_to_riscv,
     "riscv-fold-addressing": _riscv_fold_addressing,
     "riscv-pointer-induction": _riscv_pointer_induction,

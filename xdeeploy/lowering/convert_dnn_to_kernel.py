@@ -7,6 +7,8 @@
 - Reshapes are aliases (`memref.reinterpret_cast`), not copies.
 - Constants: small ones become `memref.global`s, stored weights `kernel.weights`.
 - An op tiled by `dnn-tile` becomes loops over tiles staged in L1 (`tile_loops.py`).
+- A requant_shift(matmul) pair mapped to the NPU (`dnn-map-engines`) becomes one
+  `npu.matmul` job (`dnn_to_npu.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from xdsl.builder import Builder
 from xdsl.context import Context
-from xdsl.dialects import func
+from xdsl.dialects import func, memref
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseIntOrFPElementsAttr,
@@ -35,7 +37,9 @@ from xdsl.rewriter import InsertPoint
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
+from xdeeploy.lowering.dnn_to_npu import lower_npu_matmul
 from xdeeploy.lowering.tile_loops import lower_tiled
+from xdeeploy.passes.dnn_map_engines import engine_of, npu_matmul
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -113,6 +117,16 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
             src = buffers[op.input]
             buffers[op.result] = b.view(src, memref_of(op.result.type).get_shape())
             buffers[op.result].name_hint = op.result.name_hint
+        elif engine_of(op) == "npu" and isinstance(op, dnn.MatmulOp):
+            continue  # computed, requantized, by the NPU job of the requant reading it
+        elif engine_of(op) == "npu" and isinstance(op, dnn.RequantShiftOp):
+            job = npu_matmul(op)
+            if job is None:
+                raise b.error("mapped to the NPU, but the engine cannot compute it")
+            dst = destinations.get(op.result) or b.alloc(memref_of(op.result.type))
+            dst.name_hint = dst.name_hint or op.result.name_hint
+            buffers[op.result] = dst
+            lower_npu_matmul(b, job, buffers[job.matmul.lhs], dst)
         else:
             lower = LOWERINGS.get(type(op))
             if lower is None:
@@ -137,7 +151,7 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
             src = buffers[value]
             b.call("xd_copy", src, out, elem_size(src), numel(src))
     builder.insert(func.ReturnOp())
-
+    _drop_unused_constants(block)
     new = func.FuncOp(
         fn.sym_name.data,
         FunctionType.from_lists([*in_types, *out_types], []),
@@ -145,6 +159,26 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
         arg_attrs=_arg_attrs(fn, len(out_types), _in_place_outputs(old, ret)),
     )
     return new
+
+
+def _drop_unused_constants(block: Block) -> None:
+    """Constants no kernel reads (those an NPU job replaced by its own: the matmul's
+    weights, the requantization's mul and add)."""
+    reads = (memref.GetGlobalOp, kernel.WeightsOp, memref.ReinterpretCastOp, memref.SubviewOp,
+             memref.ViewOp)  # fmt: skip
+    for op in reversed(list(block.ops)):  # views of a constant before the constant
+        if isinstance(op, reads) and not any(r.uses for r in op.results):
+            op.detach()
+            op.erase()
+
+
+def _drop_unreferenced_globals(module: ModuleOp) -> None:
+    used = {op.name_.root_reference.data for op in module.walk()
+            if isinstance(op, memref.GetGlobalOp)}  # fmt: skip
+    for op in list(module.ops):
+        if isinstance(op, memref.GlobalOp) and op.sym_name.data not in used:
+            op.detach()
+            op.erase()
 
 
 def _constant(b: BufferBuilder, op: dnn.ConstantOp) -> SSAValue:
@@ -170,6 +204,7 @@ class ConvertDnnToKernel(ModulePass):
                 op.body.block.insert_op_before(new, fn)
                 fn.detach()
                 fn.erase()
+        _drop_unreferenced_globals(op)
 
 
 def arg_name(fn: func.FuncOp, index: int) -> str | None:

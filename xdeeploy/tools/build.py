@@ -77,11 +77,15 @@ class Build:
     """The platform's cost model of the network (report.json `cost_model` too)."""
 
     def kernel_names(self) -> str:
-        """The kernels the network calls, for one-line reports: the runtime's C kernels,
-        then (`--kernels asm`) those whose calls run our assembly instead."""
+        """The kernels the network calls, for one-line reports: the NPU's jobs, the
+        runtime's C kernels, and (`--kernels asm`) those whose calls run our assembly."""
         kernels, asm = self.report.get("kernels", []), self.report.get("asm_kernels", [])
         assert isinstance(kernels, list) and isinstance(asm, list)
+        npu = [str(k).removeprefix("xd_npu_") for k in kernels if str(k).startswith("xd_npu_")]
+        kernels = [k for k in kernels if not str(k).startswith("xd_npu_")]
         text = " ".join(str(k).removeprefix("xd_") for k in kernels)
+        if npu:
+            text = f"npu: {' '.join(npu)}; {text}"
         if asm:
             names = " ".join(str(k).removeprefix("xd_") for k in asm)
             text = f"asm: {names}; c: {text or '-'}"
@@ -95,10 +99,12 @@ def lower(
     l2: int = 0,
     cores: int = 1,
     kernels: str = "c",
+    engines: str = "cluster",
 ) -> tuple[ModuleOp, list[TileRecord]]:
-    """`kernels` "asm": the hot integer kernels as our RISC-V assembly (rv32 only)."""
+    """`kernels` "asm": the hot integer kernels as our RISC-V assembly (rv32 only);
+    `engines` "npu": what the NPU can compute as its jobs (`dnn-map-engines`)."""
     module = import_typed(model, input_types or {})
-    records = lower_for_host(Context(), module, l1, l2, cores)
+    records = lower_for_host(Context(), module, l1, l2, cores, engines)
     if kernels == "asm":
         ConvertKernelToAsm().apply(Context(), module)
     return module, records
@@ -220,6 +226,7 @@ def compile_model(
     cores: int = 1,
     kernels: str = "c",
     cost: CostModel | None = None,
+    engines: str = "cluster",
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
     integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
@@ -228,7 +235,7 @@ def compile_model(
     RISC-V assembly for the hot integer kernels, which the calls then use; `cost`, a
     platform's cost model, adds its modeled cycles, latency and energy."""
     with stage("importing and lowering the model"):
-        module, records = lower(model, l1, input_types, l2, cores, kernels)
+        module, records = lower(model, l1, input_types, l2, cores, kernels, engines)
     estimate = cost.estimate(module) if cost is not None else None
     return compile_module(module, build_dir, stage, records, l1, arena_picture, estimate)
 

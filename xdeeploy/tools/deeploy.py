@@ -202,6 +202,13 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
         "--cores", type=int, metavar="N", help="cluster cores (default: the platform's)"
     )
     _add_kernels_option(parser)
+    parser.add_argument(
+        "--engines",
+        choices=["cluster", "npu"],
+        default="cluster",
+        help="npu: the integer matrix products with requantization the NPU can compute run "
+        "as NPU jobs (its bit-exact functional model; compiled platforms)",
+    )
 
 
 def _add_kernels_option(parser: argparse.ArgumentParser) -> None:
@@ -233,9 +240,14 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     _check_kernels(args)
     platform = _platform(args)
     if platform is None:
+        if args.engines != "cluster":
+            raise DeeployError(
+                f"--engines {args.engines} maps ops for a compiled platform: use "
+                f"--platform generic, rv32-virt or siracusa, not {args.platform}"
+            )
         return RunOptions(platform=args.platform)
     return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2, cores=platform.cores,
-                      kernels=args.kernels)  # fmt: skip
+                      kernels=args.kernels, engines=args.engines)  # fmt: skip
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -392,6 +404,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         cores=cores,
         kernels=args.kernels,
         cost=CostModel.of(platform) if platform and "cost" in platform.extra else None,
+        engines=args.engines,
     )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")

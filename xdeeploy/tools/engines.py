@@ -41,6 +41,8 @@ class RunOptions:
     """Cluster cores the kernel calls are split across."""
     kernels: str = "c"
     """"asm": the hot integer kernels as our RISC-V assembly (rv32-virt)."""
+    engines: str = "cluster"
+    """"npu": what the NPU can compute runs as its jobs (its functional model)."""
 
 
 class EngineCannotRun(DeeployError):
@@ -99,7 +101,7 @@ class CompilingEngine:
             build = compile_model(
                 model, Path(tmp) / "build", stage, l1=options.l1,
                 input_types=options.input_types, l2=options.l2, cores=options.cores,
-                kernels=options.kernels,
+                kernels=options.kernels, engines=options.engines,
             )  # fmt: skip
             outputs, detail = self.execute(build, inputs, options)
         self.used = build.kernel_names() + (f"; {detail}" if detail else "")

@@ -1,0 +1,87 @@
+"""`--engines npu`: an integer MatMul by constant int8 weights followed by a
+RequantShift the engine can compute becomes one NPU job, run by its functional model,
+with the outputs of the two ops on the cluster; what it cannot compute (a scale beyond 8
+bits) stays on the cluster. The reference is integer_reference's matmul + requant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from xdeeploy.interp import integer_reference as iref
+from xdeeploy.tools import deeploy
+
+Array = np.ndarray[Any, Any]
+
+
+def _rq_matmul(rows: int, k: int, n: int, mul: Array, add: Array, div: int) -> onnx.ModelProto:
+    """MatMul(x, W) → RequantShift (Deeploy's, float-typed as its exports are)."""
+    r = np.random.default_rng(k)
+    w = r.integers(-128, 128, (k, n)).astype(np.float32)
+    consts = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(mul, "mul"),
+              numpy_helper.from_array(add, "add")]  # fmt: skip
+    scalar = {name: numpy_helper.from_array(np.array([v], dtype=np.float32), name)
+              for name, v in (("div", div), ("n_levels_out", 256), ("signed", 1))}  # fmt: skip
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["acc"]),
+        helper.make_node(
+            "RequantShift", ["acc", "mul", "add"], ["y"], domain="ai.onnx.contrib", **scalar
+        ),  # fmt: skip
+    ]
+    graph = helper.make_graph(
+        nodes, "rq_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, rows, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, rows, n])], initializer=consts,
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.contrib", 1)]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def _case(folder: Path, mul_max: int) -> Path:
+    rows, k, n = 5, 40, 20
+    r = np.random.default_rng(mul_max)
+    mul = r.integers(1, mul_max, n).astype(np.float32)
+    add = r.integers(-(2**14), 2**14, n).astype(np.float32)
+    model = _rq_matmul(rows, k, n, mul, add, 2**10)
+    x = r.integers(-128, 128, (1, rows, k)).astype(np.float32)
+    w = numpy_helper.to_array(model.graph.initializer[0])
+    acc = iref.matmul(x.astype(np.int64), w.astype(np.int64))
+    y = iref.requant_shift(acc, mul.astype(np.int64), add.astype(np.int64), div=2**10,
+                           n_levels=256, signed=True)  # fmt: skip
+    folder.mkdir(parents=True)
+    onnx.save(model, folder / "network.onnx")
+    np.savez(folder / "inputs.npz", input_0=x)
+    np.savez(folder / "outputs.npz", output_0=y.astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("platform", ["generic", "siracusa"])
+def test_requantized_matmul_runs_on_the_npu(
+    platform: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = _case(tmp_path / "rq", 256)
+    assert deeploy.main(["run", str(case), "--platform", platform, "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 passed, 0 failed" in out and "npu: matmul;" in out and "(exact)" in out
+    assert "matmul_int" not in out and "requant_shift" not in out
+
+
+def test_a_scale_beyond_8_bits_stays_on_the_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = _case(tmp_path / "rq", 2000)
+    assert deeploy.main(["run", str(case), "--platform", "generic", "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 passed, 0 failed" in out and "npu:" not in out and "matmul_int" in out
+
+
+def test_engines_need_a_compiled_platform(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = _case(tmp_path / "rq", 256)
+    assert deeploy.main(["run", str(case), "--platform", "interp", "--engines", "npu"]) == 1
+    assert capsys.readouterr().err.startswith("error: --engines npu maps ops for a compiled")
