@@ -85,3 +85,55 @@ def test_engines_need_a_compiled_platform(
     case = _case(tmp_path / "rq", 256)
     assert deeploy.main(["run", str(case), "--platform", "interp", "--engines", "npu"]) == 1
     assert capsys.readouterr().err.startswith("error: --engines npu maps ops for a compiled")
+
+
+def _rq_conv(case: Path, kind: str, stride: int, requant: bool) -> Path:
+    """Conv (NCHW, constant int8 weights) → RequantShift per channel (or the int32
+    accumulators), with the expected outputs from integer_reference."""
+    r = np.random.default_rng(stride + len(kind))
+    cin, cout, h, w = (6, 6, 7, 5) if kind == "depthwise" else (5, 9, 7, 5)
+    group, k = (cin if kind == "depthwise" else 1), (1 if kind == "pointwise" else 3)
+    weights = r.integers(-128, 128, (cout, cin // group, k, k)).astype(np.float32)
+    pads = [0, 0, 0, 0] if k == 1 else [1, 0, 1, 1]
+    x = r.integers(-128, 128, (1, cin, h, w)).astype(np.float32)
+    acc = iref.conv(x.astype(np.int64), weights.astype(np.int64), strides=[stride, stride],
+                    pads=pads, group=group)  # fmt: skip
+    nodes = [helper.make_node("Conv", ["x", "w"], ["acc"], group=group, kernel_shape=[k, k],
+                              pads=pads, strides=[stride, stride])]  # fmt: skip
+    consts = [numpy_helper.from_array(weights, "w")]
+    out, want = "acc", acc
+    if requant:
+        mul = r.integers(1, 256, (1, cout, 1, 1)).astype(np.float32)
+        add = r.integers(-(2**12), 2**12, (1, cout, 1, 1)).astype(np.float32)
+        consts += [numpy_helper.from_array(mul, "mul"), numpy_helper.from_array(add, "add")]
+        scalar = {name: numpy_helper.from_array(np.array([v], dtype=np.float32), name)
+                  for name, v in (("div", 256), ("n_levels_out", 256), ("signed", 1))}  # fmt: skip
+        nodes.append(helper.make_node("RequantShift", ["acc", "mul", "add"], ["y"],
+                                      domain="ai.onnx.contrib", **scalar))  # fmt: skip
+        out = "y"
+        want = iref.requant_shift(acc, mul.astype(np.int64), add.astype(np.int64), div=256,
+                                  n_levels=256, signed=True)  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "rq_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, list(want.shape))],
+        initializer=consts,
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.contrib", 1)]
+    case.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=opsets), case / "network.onnx")
+    np.savez(case / "inputs.npz", input_0=x)
+    np.savez(case / "outputs.npz", output_0=want.astype(np.float32))
+    return case
+
+
+@pytest.mark.parametrize(("kind", "stride", "requant"), [
+    ("dense", 1, True), ("dense", 2, False), ("depthwise", 1, True), ("depthwise", 2, True),
+    ("pointwise", 1, False), ("pointwise", 2, True),
+])  # fmt: skip
+def test_convolutions_run_on_the_npu(kind: str, stride: int, requant: bool, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    case = _rq_conv(tmp_path / "conv", kind, stride, requant)
+    assert deeploy.main(["run", str(case), "--platform", "siracusa", "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 passed, 0 failed" in out and "npu: conv2d;" in out and "(exact)" in out
+    assert "conv2d_int" not in out and "requant_shift" not in out

@@ -30,16 +30,16 @@ from xdsl.dialects.builtin import (
     UnitAttr,
     i64,
 )
-from xdsl.ir import Attribute, Block, BlockArgument, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
-from xdeeploy.lowering.dnn_to_npu import lower_npu_matmul
+from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul
 from xdeeploy.lowering.tile_loops import lower_tiled
-from xdeeploy.passes.dnn_map_engines import engine_of, npu_matmul
+from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -117,16 +117,13 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
             src = buffers[op.input]
             buffers[op.result] = b.view(src, memref_of(op.result.type).get_shape())
             buffers[op.result].name_hint = op.result.name_hint
-        elif engine_of(op) == "npu" and isinstance(op, dnn.MatmulOp):
+        elif engine_of(op) == "npu" and _fused_producer(op):
             continue  # computed, requantized, by the NPU job of the requant reading it
-        elif engine_of(op) == "npu" and isinstance(op, dnn.RequantShiftOp):
-            job = npu_matmul(op)
-            if job is None:
-                raise b.error("mapped to the NPU, but the engine cannot compute it")
-            dst = destinations.get(op.result) or b.alloc(memref_of(op.result.type))
-            dst.name_hint = dst.name_hint or op.result.name_hint
-            buffers[op.result] = dst
-            lower_npu_matmul(b, job, buffers[job.matmul.lhs], dst)
+        elif engine_of(op) == "npu":
+            dst = destinations.get(op.results[0]) or b.alloc(memref_of(op.results[0].type))
+            dst.name_hint = dst.name_hint or op.results[0].name_hint
+            buffers[op.results[0]] = dst
+            _lower_npu(b, op, buffers, dst)
         else:
             lower = LOWERINGS.get(type(op))
             if lower is None:
@@ -159,6 +156,33 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
         arg_attrs=_arg_attrs(fn, len(out_types), _in_place_outputs(old, ret)),
     )
     return new
+
+
+def _fused_producer(op: Operation) -> bool:
+    """A matmul or conv whose NPU job is written where the requant reading it lowers."""
+    if isinstance(op, dnn.MatmulOp):
+        return True
+    if isinstance(op, dnn.ConvOp):
+        job = npu_conv(op)
+        return job is not None and job.requant is not None
+    return False
+
+
+def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue],
+               dst: SSAValue) -> None:  # fmt: skip
+    """The NPU job of `op` (a requant_shift of a matmul or conv, or a lone conv)."""
+    source = op.operands[0].owner if isinstance(op, dnn.RequantShiftOp) else op
+    if isinstance(op, dnn.RequantShiftOp) and isinstance(source, dnn.MatmulOp):
+        job = npu_matmul(op)
+        if job is not None:
+            lower_npu_matmul(b, job, buffers[job.matmul.lhs], dst)
+            return
+    if isinstance(source, dnn.ConvOp):
+        conv = npu_conv(source)
+        if conv is not None:
+            lower_npu_conv(b, conv, buffers[source.input], dst)
+            return
+    raise b.error("mapped to the NPU, but the engine cannot compute it")
 
 
 def _drop_unused_constants(block: Block) -> None:

@@ -1,5 +1,6 @@
-"""A requant_shift(matmul) pair mapped to the NPU (`dnn-map-engines`) as one
-`npu.matmul` job, in `convert-dnn-to-kernel`:
+"""Ops mapped to the NPU (`dnn-map-engines`) as its jobs, in `convert-dnn-to-kernel`:
+a requant_shift(matmul) pair as one `npu.matmul`, a conv (with the requant_shift of
+its result) as one `npu.conv2d` between transposes into and out of HWC. For both:
 
 * the weights packed at compile time into the engine's layout ([N', K'], zero-padded),
   stored like any weights and read from the engine's memory (memory space "NPU");
@@ -14,14 +15,15 @@ from __future__ import annotations
 
 from math import prod
 
+import numpy as np
 from xdsl.dialects.builtin import IntegerType, MemRefType, StringAttr, TensorType, i8
-from xdsl.ir import SSAValue
+from xdsl.ir import Attribute, SSAValue
 
 from xdeeploy import weights
 from xdeeploy.dialects import dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
-from xdeeploy.lowering.buffers import BufferBuilder, shape_of
-from xdeeploy.passes.dnn_map_engines import NpuMatmul
+from xdeeploy.lowering.buffers import BufferBuilder, elem_size, shape_of
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul
 
 
 def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValue) -> None:
@@ -30,13 +32,46 @@ def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValu
     x_shape, out_shape = shape_of(x), shape_of(out)
     k, n = job.weights.shape
     rows = prod(x_shape[:-1])
-    packed = npu_model.pack_weights("matmul", job.weights)
-    stored = dnn.WeightsAttr(weights.save(packed), TensorType(i8, packed.shape))
-    w = b.insert(kernel.WeightsOp(stored, MemRefType(IntegerType(8), packed.shape,
-                                                     memory_space=StringAttr(npu.WEIGHT_SPACE))))  # fmt: skip
-    w.results[0].name_hint = "npu_weights"
+    w = _stored(b, npu_model.pack_weights("matmul", job.weights))
     scale = b.constant(job.scale, "npu_scale")
     bias = b.constant(job.bias, "npu_bias")
     x_rows = b.view(x, [rows, k]) if list(x_shape) != [rows, k] else x
     out_rows = b.view(out, [rows, n]) if list(out_shape) != [rows, n] else out
-    b.insert(npu.MatmulOp(x_rows, w.results[0], out_rows, (scale, bias), job.shift))
+    b.insert(npu.MatmulOp(x_rows, w, out_rows, (scale, bias), job.shift))
+
+
+def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -> None:
+    """The job reading buffer `x` (NCHW, N = 1) and writing `out` (NCHW: the conv's
+    result, or the requantization's when fused). The engine streams height x width x
+    channels: the input is transposed into an HWC buffer and the output back from one."""
+    _, cin, h, wd = shape_of(x)
+    _, cout, oh, ow = shape_of(out)
+    x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin]))
+    b.call("xd_strided_copy", x, x_hwc, elem_size(x), 3, kernel.i32_array([h, wd, cin]),
+           kernel.i32_array([wd, 1, h * wd]))  # fmt: skip
+    y_hwc = b.alloc(MemRefType(_elem(out), [oh, ow, cout]))
+    w = _stored(b, npu_model.pack_weights(job.kind, job.weights))
+    requant = None
+    if job.requant is not None:
+        requant = (b.constant(job.requant.scale, "npu_scale"),
+                   b.constant(job.requant.bias, "npu_bias"))  # fmt: skip
+    shift = job.requant.shift if job.requant is not None else 0
+    b.insert(npu.Conv2dOp(job.kind, x_hwc, w, y_hwc, requant, job.stride, job.pads, shift))
+    b.call("xd_strided_copy", y_hwc, out, elem_size(out), 3, kernel.i32_array([cout, oh, ow]),
+           kernel.i32_array([1, ow * cout, cout]))  # fmt: skip
+
+
+def _elem(value: SSAValue) -> Attribute:
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    return ty.element_type
+
+
+def _stored(b: BufferBuilder, packed: np.ndarray) -> SSAValue:
+    """Packed weights, stored like any weights, read from the engine's memory."""
+    stored = dnn.WeightsAttr(weights.save(packed), TensorType(i8, packed.shape))
+    space = StringAttr(npu.WEIGHT_SPACE)
+    w = b.insert(kernel.WeightsOp(stored, MemRefType(IntegerType(8), packed.shape,
+                                                     memory_space=space)))  # fmt: skip
+    w.results[0].name_hint = "npu_weights"
+    return w.results[0]

@@ -1,8 +1,10 @@
 """`dnn-map-engines`: which engine computes each op — the cluster (kernel calls split
 across its cores) or the NPU (one job).
 
-The NPU takes an integer matrix product by constant int8 weights followed by the
-requantization of its accumulators into 8 bits (Deeploy's RQMatMul/RQGemm shape):
+The NPU takes 8-bit convolutions (3x3 dense or depthwise, 1x1; N = 1, constant int8
+weights, strides 1 or 2, padding up to 1), with the requantization that reads them
+fused when it can, and an integer matrix product by constant int8 weights followed by
+the requantization of its accumulators into 8 bits (Deeploy's RQMatMul/RQGemm shape):
 
     %acc = dnn.matmul %x, %w      (x 8-bit [..., K], its rows; w a constant int8 K x N)
     %y = dnn.requant_shift %acc, %mul, %add {div = 2^s, n_levels = 256}
@@ -53,13 +55,97 @@ def _elem(value: SSAValue) -> np.dtype | None:
     return numpy_dtype(elem) if isinstance(elem, IntegerType) else None
 
 
-def _per_column(value: np.ndarray, n: int) -> np.ndarray | None:
-    """`value` as one entry per output column (n), if it is per tensor or per column."""
+def _per_channel(value: np.ndarray, n: int, axis: int) -> np.ndarray | None:
+    """`value` as one entry per output channel (n of them, on `axis` from the end of the
+    output's shape), if it is per tensor or per channel."""
     if value.size == 1:
         return np.full(n, value.reshape(-1)[0], dtype=np.int64)
-    if value.shape[-1] == n and value.size == n:
+    if value.size == n and value.ndim >= -axis and value.shape[axis] == n:
         return value.reshape(n).astype(np.int64)
     return None
+
+
+@dataclass(frozen=True)
+class Requant:
+    """A requant_shift as the engine's normalisation: scale (uint8) and bias (int32,
+    the rounding folded in) per output channel, and the shift."""
+
+    op: dnn.RequantShiftOp
+    scale: np.ndarray
+    bias: np.ndarray
+    shift: int
+
+
+def _requant(requant: dnn.RequantShiftOp, n: int, axis: int) -> Requant | None:
+    """`requant` as the engine computes it, if it can: constants per tensor or per
+    channel, scale within 8 bits unsigned, bias within int32, an 8-bit output."""
+    mul, add = _constant(requant.mul), _constant(requant.add)
+    if mul is None or add is None:
+        return None
+    scale, bias = _per_channel(mul, n, axis), _per_channel(add, n, axis)
+    shift = requant.div.value.data.bit_length() - 1
+    out = _elem(requant.result)
+    if scale is None or bias is None or not 0 <= shift <= 31 or out is None:
+        return None
+    if requant.n_levels.value.data != 256 or out.itemsize != 1:
+        return None
+    if (requant.signed is not None) != (out.kind == "i"):
+        return None
+    bias = bias + ((1 << (shift - 1)) if shift else 0)
+    if scale.min() < 0 or scale.max() > 255 or bias.min() < -(2**31) or bias.max() >= 2**31:
+        return None
+    return Requant(requant, scale.astype(np.uint8), bias.astype(np.int32), shift)
+
+
+def _only_user(value: SSAValue) -> object:
+    uses = list(value.uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+@dataclass(frozen=True)
+class NpuConv:
+    """A convolution (and the requant_shift of its result) the NPU computes."""
+
+    conv: dnn.ConvOp
+    requant: Requant | None
+    kind: str
+    weights: np.ndarray
+    """int8, ONNX layout [Cout, Cin/group, kh, kw]."""
+    stride: int
+    pads: list[int]
+    """[top, left, bottom, right]"""
+
+
+def npu_conv(conv: dnn.ConvOp) -> NpuConv | None:
+    """`conv` (with the requant_shift reading it, when the engine can fuse it) as one
+    job: N = 1, 8-bit input, constant int8 weights, no bias; 3x3 dense or depthwise or
+    1x1 pointwise; equal strides 1 or 2, no dilation, padding at most 1 (3x3)."""
+    x, w = _elem(conv.input), _constant(conv.weight)
+    if x is None or x.itemsize != 1 or w is None or w.ndim != 4 or w.dtype != np.int8:
+        return None
+    shape = conv.input.type.get_shape()  # type: ignore[union-attr]
+    if len(shape) != 4 or shape[0] != 1 or conv.bias is not None:
+        return None
+    cout, cin_g, kh, kw = w.shape
+    group = conv.group.value.data
+    strides, pads = list(conv.strides.get_values()), list(conv.pads.get_values())  # type: ignore[union-attr]
+    dilations = list(conv.dilations.get_values())  # type: ignore[union-attr]
+    if (kh, kw) == (1, 1) and group == 1:
+        kind, most = "pointwise", 0
+    elif (kh, kw) == (3, 3) and group == 1:
+        kind, most = "dense3x3", 1
+    elif (kh, kw) == (3, 3) and group == shape[1] == cout and cin_g == 1:
+        kind, most = "depthwise3x3", 1
+    else:
+        return None
+    if strides[0] != strides[1] or strides[0] not in (1, 2) or dilations != [1, 1]:
+        return None
+    if max(pads) > most:
+        return None
+    user = _only_user(conv.result)
+    requant = _requant(user, cout, -3) if isinstance(user, dnn.RequantShiftOp) else None
+    order = [int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])]
+    return NpuConv(conv, requant, kind, w, int(strides[0]), order)
 
 
 @dataclass(frozen=True)
@@ -85,24 +171,10 @@ def npu_matmul(requant: dnn.RequantShiftOp) -> NpuMatmul | None:
     x, w = _elem(matmul.lhs), _constant(matmul.rhs)
     if x is None or x.itemsize != 1 or w is None or w.ndim != 2 or w.dtype != np.int8:
         return None
-    n = w.shape[1]
-    mul, add = _constant(requant.mul), _constant(requant.add)
-    if mul is None or add is None:
+    norm = _requant(requant, w.shape[1], -1)
+    if norm is None:
         return None
-    scale, bias = _per_column(mul, n), _per_column(add, n)
-    div = requant.div.value.data
-    shift = div.bit_length() - 1
-    out = _elem(requant.result)
-    if scale is None or bias is None or not 0 <= shift <= 31 or out is None:
-        return None
-    if requant.n_levels.value.data != 256 or out.itemsize != 1:
-        return None
-    if (requant.signed is not None) != (out.kind == "i"):
-        return None
-    bias = bias + ((1 << (shift - 1)) if shift else 0)
-    if scale.min() < 0 or scale.max() > 255 or bias.min() < -(2**31) or bias.max() >= 2**31:
-        return None
-    return NpuMatmul(matmul, requant, w, scale.astype(np.uint8), bias.astype(np.int32), shift)
+    return NpuMatmul(matmul, requant, w, norm.scale, norm.bias, norm.shift)
 
 
 @dataclass(frozen=True)
@@ -120,8 +192,15 @@ class DnnMapEngines(ModulePass):
             )
         if self.engines == "cluster":
             return
+        npu = StringAttr("npu")
         for requant in [o for o in op.walk() if isinstance(o, dnn.RequantShiftOp)]:
             job = npu_matmul(requant)
             if job is not None:
-                for mapped in (job.matmul, job.requant):
-                    mapped.attributes[ENGINE_ATTR] = StringAttr("npu")
+                job.matmul.attributes[ENGINE_ATTR] = npu
+                job.requant.attributes[ENGINE_ATTR] = npu
+        for conv in [o for o in op.walk() if isinstance(o, dnn.ConvOp)]:
+            found = npu_conv(conv)
+            if found is not None:
+                conv.attributes[ENGINE_ATTR] = npu
+                if found.requant is not None:
+                    found.requant.op.attributes[ENGINE_ATTR] = npu

@@ -43,3 +43,23 @@ func.func @activation_weights(%x: tensor<3x4xi8>, %w: tensor<4x2xi8>) -> tensor<
 
 // CHECK-LABEL: func.func @activation_weights
 // CHECK-NOT:     dnn.engine
+
+// A 3x3 convolution (N = 1, constant int8 weights, padding 1) and the requant_shift
+// of its result, per channel (the channel axis of NCHW), go to the NPU together; a
+// 5x5 one, which the engine has no mode for, stays.
+func.func @conv(%x: tensor<1x2x5x5xi8>) -> (tensor<1x2x5x5xi8>, tensor<1x2x1x1xi32>) {
+  %w = dnn.constant dense<1> : tensor<2x2x3x3xi8>
+  %acc = dnn.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x2x5x5xi8>, tensor<2x2x3x3xi8> -> tensor<1x2x5x5xi32>
+  %mul = dnn.constant dense<[[[3]], [[4]]]> : tensor<2x1x1xi32>
+  %add = dnn.constant dense<7> : tensor<i32>
+  %y = dnn.requant_shift %acc, %mul, %add {div = 16 : i64, n_levels = 256 : i64, signed} : (tensor<1x2x5x5xi32>, tensor<2x1x1xi32>, tensor<i32>) -> tensor<1x2x5x5xi8>
+  %w5 = dnn.constant dense<1> : tensor<2x2x5x5xi8>
+  %big = dnn.conv %x, %w5 {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x2x5x5xi8>, tensor<2x2x5x5xi8> -> tensor<1x2x1x1xi32>
+  func.return %y, %big : tensor<1x2x5x5xi8>, tensor<1x2x1x1xi32>
+}
+
+// CHECK-LABEL: func.func @conv
+// CHECK:         %acc = dnn.conv %x, %{{.*}} {dnn.engine = "npu"
+// CHECK:         %y = dnn.requant_shift %acc, %{{.*}} {dnn.engine = "npu"
+// CHECK:         %big = dnn.conv
+// CHECK-NOT:     dnn.engine
