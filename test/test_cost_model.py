@@ -95,3 +95,21 @@ def test_a_cache_updated_in_place_costs_its_new_row() -> None:
     layers = {lc.node: lc for lc in model.estimate(parse_ir(CACHE)).layers}
     assert layers["kv"].compute == 10 + (10 + 4 * 2)
     assert layers["copy"].compute == 10 + 256 * 2
+
+
+NPU = """
+func.func @main(%a: memref<4x40xi8>, %w: memref<32x64xi8, "NPU">, %acc: memref<4x20xi32>,
+                %x: memref<8x8x16xui8>, %dw: memref<28x9xi8, "NPU">, %y: memref<4x4x16xi32>) {
+  kernel.call @xd_npu_matmul(%a, XD_T_I8, %w, null, null, %acc, XD_T_I32, 4 : i32, 40 : i32, 20 : i32, 64 : i32, 0 : i32) {dnn.node = "mm"} : memref<4x40xi8>, memref<32x64xi8, "NPU">, memref<4x20xi32>
+  kernel.call @xd_npu_conv2d(%x, XD_T_U8, %dw, null, null, %y, XD_T_I32, 1 : i32, 8 : i32, 8 : i32, 16 : i32, 16 : i32, 28 : i32, 2 : i32, 1 : i32, 1 : i32, 4 : i32, 4 : i32, 0 : i32) {dnn.node = "dw"} : memref<8x8x16xui8>, memref<28x9xi8, "NPU">, memref<4x4x16xi32>
+  func.return
+}
+"""
+
+
+def test_npu_jobs_cost_their_macs_at_the_engine_rate() -> None:
+    model = _model(npu_macs_per_cycle=100, npu_job_cycles=7)
+    layers = {lc.node: lc for lc in model.estimate(parse_ir(NPU)).layers}
+    assert layers["mm"].compute == 7 + 4 * 40 * 20 / 100
+    # depthwise 3x3: every output (4 x 4 x 16) takes 9 taps of its own channel
+    assert layers["dw"].compute == 7 + 4 * 4 * 16 * 9 / 100

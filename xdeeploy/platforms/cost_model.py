@@ -5,6 +5,8 @@ measurement: the parameters and their sources are the platform file's `[cost]` t
 Per operation of the entry function, in order (a layer is a `dnn.node`, as the C
 target's layer marks are):
 
+* an NPU job (the call of its functional model): `npu_job_cycles` plus its multiply-
+  accumulates at `npu_macs_per_cycle`;
 * a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
   accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
   for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
@@ -40,7 +42,8 @@ from xdeeploy.platforms import Platform
 
 PARAMETERS = ("clock_hz", "int8_macs_per_cycle", "mac_efficiency", "f32_macs_per_cycle",
               "element_cycles", "math_cycles", "call_cycles", "fork_cycles",
-              "dma_bytes_per_cycle", "dma_setup_cycles", "power_w")  # fmt: skip
+              "dma_bytes_per_cycle", "dma_setup_cycles", "npu_macs_per_cycle",
+              "npu_job_cycles", "power_w")  # fmt: skip
 
 MATH_KERNELS = frozenset({"xd_unary_f32", "xd_softmax_f32", "xd_layernorm_f32",
                           "xd_rmsnorm_f32", "xd_isoftmax", "xd_ita_max", "xd_irmsnorm",
@@ -84,6 +87,8 @@ class CostModel:
         if call.kernel == "xd_copy" and ends in in_place:
             return self["call_cycles"]
         macs = multiply_accumulates(call)
+        if call.kernel.startswith("xd_npu_") and macs is not None:
+            return self["npu_job_cycles"] + macs / self["npu_macs_per_cycle"]
         if macs is not None:
             if call.kernel.endswith("_f32"):
                 rate = self["f32_macs_per_cycle"]
@@ -251,6 +256,12 @@ def multiply_accumulates(call: kernel.CallOp) -> int | None:
     if name in ("xd_gemm_int", "xd_gemm_f32"):
         first = 8 if name.endswith("_int") else 4
         return prod(_i(a) for a in args[first : first + 3])
+    if name == "xd_npu_matmul":
+        return prod(_i(a) for a in args[7:10])
+    if name == "xd_npu_conv2d":
+        kind, _, _, cin, cout, _, _, _, _, oh, ow = (_i(a) for a in args[7:18])
+        taps = 1 if kind == 2 else 9
+        return oh * ow * cout * taps * (1 if kind == 1 else cin)
     if name in ("xd_conv2d_int", "xd_conv2d_f32"):
         first = 8 if name.endswith("_int") else 4
         n, c, _, _, oc, kh, kw, oh, ow = (_i(a) for a in args[first : first + 9])
