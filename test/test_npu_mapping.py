@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from conftest import PEER
 from onnx import TensorProto, helper, numpy_helper
 
 from xdeeploy.interp import integer_reference as iref
@@ -137,3 +138,14 @@ def test_convolutions_run_on_the_npu(kind: str, stride: int, requant: bool, tmp_
     out = capsys.readouterr().out
     assert "1 passed, 0 failed" in out and "npu: conv2d;" in out and "(exact)" in out
     assert "conv2d_int" not in out and "requant_shift" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engines", ["cluster", "npu"])
+def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if not PEER.is_dir():
+        pytest.skip(f"Deeploy peer tests not found at {PEER}")
+    assert deeploy.main(["run", str(PEER), "--platform", "siracusa", "--engines", engines]) == 0
+    out = capsys.readouterr().out
+    assert ", 0 failed, 0 skipped" in out
+    assert ("npu: matmul;" in out) == (engines == "npu")
