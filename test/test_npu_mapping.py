@@ -149,3 +149,29 @@ def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert ", 0 failed, 0 skipped" in out
     assert ("npu: matmul;" in out) == (engines == "npu")
+
+
+def test_auto_puts_a_job_where_the_model_says_it_is_faster() -> None:
+    """Hand-computed: with call 10, fork 20, 2 MACs/cycle/core at efficiency 1, 1 cycle
+    per element on 2 cores, the cluster takes 2·(10+20) + macs/4 + outputs/2; the NPU 100
+    + macs/50 + 5 + weight bytes/4 (+ transposes: 2·10 + elements)."""
+    from xdeeploy.passes.dnn_map_engines import JobCost, npu_is_faster
+    from xdeeploy.platforms.cost_model import PARAMETERS, CostModel, Parameter
+
+    values = {"call_cycles": 10, "fork_cycles": 20, "int8_macs_per_cycle": 2,
+              "mac_efficiency": 1, "element_cycles": 1, "npu_job_cycles": 100,
+              "npu_macs_per_cycle": 50, "dma_setup_cycles": 5, "dma_bytes_per_cycle": 4}  # fmt: skip
+    model = CostModel({k: Parameter(float(values.get(k, 1)), "test") for k in PARAMETERS})
+    # 4000 MACs, 100 outputs: cluster 60 + 1000 + 50 = 1110; NPU 100 + 80 + 5 + 512 = 697
+    assert npu_is_faster(JobCost(4000, 100, 2048, 0), model, cores=2)
+    # 400 MACs: cluster 60 + 100 + 50 = 210; NPU 100 + 8 + 5 + 512 = 625
+    assert not npu_is_faster(JobCost(400, 100, 2048, 0), model, cores=2)
+    # the transposes of a convolution count: 697 + 20 + 600 = 1317 > 1110
+    assert not npu_is_faster(JobCost(4000, 100, 2048, 600), model, cores=2)
+
+
+def test_auto_needs_a_cost_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = _case(tmp_path / "rq", 256)
+    assert deeploy.main(["run", str(case), "--platform", "generic", "--engines", "auto"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --engines auto needs a cost model: platform 'generic' has none")

@@ -30,7 +30,8 @@ class GenericPipeline(ModulePass):
     (`dnn-tile`, then `dma-double-buffer` and `dnn-annotate-memory` with `l2-size`);
     0 leaves the ops untiled, computing in place in main memory. Option `cores`: the
     kernel calls run split across that many cluster cores (`cluster-parallelize`).
-    Option `engines`: cluster, or npu (`dnn-map-engines`)."""
+    Option `engines`: cluster, npu, or auto by the cost model of option `platform`
+    (`dnn-map-engines`)."""
 
     name = "generic-pipeline"
 
@@ -38,9 +39,11 @@ class GenericPipeline(ModulePass):
     l2_size: int = 0
     cores: int = 1
     engines: str = "cluster"
+    platform: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower_for_host(ctx, op, self.l1_size, self.l2_size, self.cores, self.engines)
+        lower_for_host(ctx, op, self.l1_size, self.l2_size, self.cores, self.engines,
+                       self.platform)  # fmt: skip
 
 
 def lower_for_host(
@@ -50,13 +53,14 @@ def lower_for_host(
     l2_size: int = 0,
     cores: int = 1,
     engines: str = "cluster",
+    platform: str = "",
 ) -> list[TileRecord]:
     """`generic-pipeline` on `module`; returns the tiling decisions for reports. With
     `engines` "npu", what the NPU can compute becomes NPU jobs, run by its functional
     model (no platform here has the engine itself)."""
     for p in INTEGER_PASSES:
         p.apply(ctx, module)
-    DnnMapEngines(engines).apply(ctx, module)
+    DnnMapEngines(engines, platform).apply(ctx, module)
     records = tile_ops(module, l1_size) if l1_size else []
     ConvertDnnToKernel().apply(ctx, module)
     if l1_size:

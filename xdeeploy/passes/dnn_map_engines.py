@@ -13,13 +13,18 @@ when the engine can compute it bit for bit: mul constant and within 0..255 (its 
 unsigned 8-bit), add constant with the rounding 2^(s-1) folded in still an int32, both
 per tensor or per output column, s in 0..31, and the clamp the 8-bit type's own. Both
 ops then carry `dnn.engine = "npu"` (lowered together into one `npu.matmul` job); every
-other op stays on the cluster. Option `engines`: `cluster` (nothing moves) or `npu`
-(everything the NPU can take).
+other op stays on the cluster. Option `engines`: `cluster` (nothing moves), `npu`
+(everything the NPU can take) or `auto`: each job where the platform's cost model
+(option `platform`, its `[cost]` table) puts it faster — the cluster's cores on the
+multiply-accumulates and the requantization, against the NPU's job with its weights
+moved into its memory (and, for a convolution, the transposes into and out of HWC).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
@@ -31,8 +36,11 @@ from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 
+if TYPE_CHECKING:  # the cost model reads lowered modules: imported where auto needs it
+    from xdeeploy.platforms.cost_model import CostModel
+
 ENGINE_ATTR = "dnn.engine"
-ENGINES = ("cluster", "npu")
+ENGINES = ("cluster", "npu", "auto")
 
 
 def engine_of(op: object) -> str:
@@ -178,12 +186,65 @@ def npu_matmul(requant: dnn.RequantShiftOp) -> NpuMatmul | None:
 
 
 @dataclass(frozen=True)
+class JobCost:
+    """What the cost model compares for one job."""
+
+    macs: int
+    outputs: int
+    """Elements the requantization (or the job) writes."""
+    weight_bytes: int
+    """Packed weights moved into the NPU's memory."""
+    transposed: int
+    """Elements transposed into and out of HWC (convolutions)."""
+
+
+def _prod(values: object) -> int:
+    total = 1
+    for v in values:  # type: ignore[attr-defined]
+        total *= int(v)
+    return total
+
+
+def matmul_cost(job: NpuMatmul) -> JobCost:
+    k, n = job.weights.shape
+    rows = _prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
+    packed = (-(-n // 32) * 32) * (-(-k // 32) * 32)
+    return JobCost(rows * k * n, rows * n, packed, 0)
+
+
+def conv_cost(job: NpuConv) -> JobCost:
+    from xdeeploy.interp.npu import pack_weights
+
+    out = job.conv.result.type.get_shape()  # type: ignore[union-attr]
+    cout, cin_g, kh, kw = job.weights.shape
+    outputs = _prod(out)
+    inputs = _prod(job.conv.input.type.get_shape())  # type: ignore[union-attr]
+    return JobCost(outputs * cin_g * kh * kw, outputs,
+                   pack_weights(job.kind, job.weights).size, inputs + outputs)  # fmt: skip
+
+
+def npu_is_faster(cost: JobCost, model: CostModel, cores: int) -> bool:
+    """The platform's cost model: the NPU's job against the cluster's kernel calls."""
+    m = model.__getitem__
+    cluster = (2 * (m("call_cycles") + m("fork_cycles"))
+               + cost.macs / (cores * m("int8_macs_per_cycle") * m("mac_efficiency"))
+               + cost.outputs * m("element_cycles") / cores)  # fmt: skip
+    npu = (m("npu_job_cycles") + cost.macs / m("npu_macs_per_cycle")
+           + m("dma_setup_cycles") + cost.weight_bytes / m("dma_bytes_per_cycle")
+           + (2 * m("call_cycles") + cost.transposed * m("element_cycles") if cost.transposed
+              else 0))  # fmt: skip
+    return npu < cluster
+
+
+@dataclass(frozen=True)
 class DnnMapEngines(ModulePass):
-    """Option `engines`: cluster (the default: nothing moves) or npu."""
+    """Option `engines`: cluster (the default: nothing moves), npu, or auto (by the cost
+    model of option `platform`, on its cores)."""
 
     name = "dnn-map-engines"
 
     engines: str = "cluster"
+    platform: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.engines not in ENGINES:
@@ -192,15 +253,33 @@ class DnnMapEngines(ModulePass):
             )
         if self.engines == "cluster":
             return
+        wanted = self._chooser()
         npu = StringAttr("npu")
         for requant in [o for o in op.walk() if isinstance(o, dnn.RequantShiftOp)]:
             job = npu_matmul(requant)
-            if job is not None:
+            if job is not None and wanted(matmul_cost(job)):
                 job.matmul.attributes[ENGINE_ATTR] = npu
                 job.requant.attributes[ENGINE_ATTR] = npu
         for conv in [o for o in op.walk() if isinstance(o, dnn.ConvOp)]:
             found = npu_conv(conv)
-            if found is not None:
+            if found is not None and wanted(conv_cost(found)):
                 conv.attributes[ENGINE_ATTR] = npu
                 if found.requant is not None:
                     found.requant.op.attributes[ENGINE_ATTR] = npu
+
+    def _chooser(self) -> Callable[[JobCost], bool]:
+        if self.engines == "npu":
+            return lambda _: True
+        from xdeeploy.platforms import load_platform
+        from xdeeploy.platforms.cost_model import CostModel
+
+        if not self.platform:
+            raise DeeployError("dnn-map-engines: engines=auto needs a platform with a cost model")
+        platform = load_platform(self.platform)
+        if "cost" not in platform.extra:
+            raise DeeployError(
+                f"--engines auto needs a cost model: platform {self.platform!r} has none "
+                "(use --platform siracusa, or --engines npu)"
+            )
+        model = CostModel.of(platform)
+        return lambda cost: npu_is_faster(cost, model, platform.cores)

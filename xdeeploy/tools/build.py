@@ -100,11 +100,12 @@ def lower(
     cores: int = 1,
     kernels: str = "c",
     engines: str = "cluster",
+    platform: str = "",
 ) -> tuple[ModuleOp, list[TileRecord]]:
     """`kernels` "asm": the hot integer kernels as our RISC-V assembly (rv32 only);
     `engines` "npu": what the NPU can compute as its jobs (`dnn-map-engines`)."""
     module = import_typed(model, input_types or {})
-    records = lower_for_host(Context(), module, l1, l2, cores, engines)
+    records = lower_for_host(Context(), module, l1, l2, cores, engines, platform)
     if kernels == "asm":
         ConvertKernelToAsm().apply(Context(), module)
     return module, records
@@ -227,6 +228,7 @@ def compile_model(
     kernels: str = "c",
     cost: CostModel | None = None,
     engines: str = "cluster",
+    platform: str = "",
 ) -> Build:
     """Compiles `model` into BUILD_DIR; with `l1` > 0, tiled for an L1 of that many bytes;
     integer `input_types` type the graph in integers (as Deeploy does); `arena_picture`
@@ -235,7 +237,7 @@ def compile_model(
     RISC-V assembly for the hot integer kernels, which the calls then use; `cost`, a
     platform's cost model, adds its modeled cycles, latency and energy."""
     with stage("importing and lowering the model"):
-        module, records = lower(model, l1, input_types, l2, cores, kernels, engines)
+        module, records = lower(model, l1, input_types, l2, cores, kernels, engines, platform)
     estimate = cost.estimate(module) if cost is not None else None
     return compile_module(module, build_dir, stage, records, l1, arena_picture, estimate)
 

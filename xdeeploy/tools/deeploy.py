@@ -204,10 +204,11 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
     _add_kernels_option(parser)
     parser.add_argument(
         "--engines",
-        choices=["cluster", "npu"],
+        choices=["cluster", "npu", "auto"],
         default="cluster",
-        help="npu: the integer matrix products with requantization the NPU can compute run "
-        "as NPU jobs (its bit-exact functional model; compiled platforms)",
+        help="npu: the convolutions and matrix products the NPU can compute run as NPU jobs "
+        "(its bit-exact functional model; compiled platforms); auto: those the platform's "
+        "cost model puts faster there (siracusa)",
     )
 
 
@@ -219,6 +220,14 @@ def _add_kernels_option(parser: argparse.ArgumentParser) -> None:
         help="asm: the hot integer kernels (matmul, gemm, add, requant) as our RISC-V "
         "assembly instead of the C runtime's (--platform rv32-virt)",
     )
+
+
+def _check_auto(args: argparse.Namespace, platform: Platform | None) -> None:
+    if args.engines == "auto" and (platform is None or "cost" not in platform.extra):
+        raise DeeployError(
+            f"--engines auto needs a cost model: platform {args.platform!r} has none "
+            "(use --platform siracusa, or --engines npu)"
+        )
 
 
 def _check_kernels(args: argparse.Namespace) -> None:
@@ -246,6 +255,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
                 f"--platform generic, rv32-virt or siracusa, not {args.platform}"
             )
         return RunOptions(platform=args.platform)
+    _check_auto(args, platform)
     return RunOptions(platform=args.platform, l1=platform.l1, l2=platform.l2, cores=platform.cores,
                       kernels=args.kernels, engines=args.engines)  # fmt: skip
 
@@ -388,6 +398,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     _check_kernels(args)
     platform = _platform(args)
+    _check_auto(args, platform)
     l1, l2, cores = (platform.l1, platform.l2, platform.cores) if platform else (0, 0, 1)
     model = load_model(args.model)
     types = _parse_overrides(args.input_type)
@@ -405,6 +416,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         kernels=args.kernels,
         cost=CostModel.of(platform) if platform and "cost" in platform.extra else None,
         engines=args.engines,
+        platform=args.platform,
     )
     report = build.report
     print(f"compiled {args.model} for {args.platform} into {build.folder}")

@@ -42,7 +42,8 @@ class RunOptions:
     kernels: str = "c"
     """"asm": the hot integer kernels as our RISC-V assembly (rv32-virt)."""
     engines: str = "cluster"
-    """"npu": what the NPU can compute runs as its jobs (its functional model)."""
+    """"npu": what the NPU can compute runs as its jobs (its functional model); "auto":
+    where the platform's cost model puts it faster."""
 
 
 class EngineCannotRun(DeeployError):
@@ -101,7 +102,7 @@ class CompilingEngine:
             build = compile_model(
                 model, Path(tmp) / "build", stage, l1=options.l1,
                 input_types=options.input_types, l2=options.l2, cores=options.cores,
-                kernels=options.kernels, engines=options.engines,
+                kernels=options.kernels, engines=options.engines, platform=options.platform,
             )  # fmt: skip
             outputs, detail = self.execute(build, inputs, options)
         self.used = build.kernel_names() + (f"; {detail}" if detail else "")

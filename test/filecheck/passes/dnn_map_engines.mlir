@@ -5,6 +5,9 @@
 // stay on the cluster. With engines=cluster nothing is marked.
 // RUN: deeploy-opt %s -p 'dnn-map-engines{engines=npu}' | filecheck %s
 // RUN: deeploy-opt %s -p 'dnn-map-engines{engines=cluster}' | filecheck %s --check-prefix=CLUSTER
+// With engines=auto, siracusa's cost model keeps these small jobs on the cluster: moving
+// the packed weights into the NPU's memory costs more than the cluster's compute.
+// RUN: deeploy-opt %s -p 'dnn-map-engines{engines=auto platform=siracusa}' | filecheck %s --check-prefix=CLUSTER
 
 func.func @mapped(%x: tensor<3x4xi8>) -> tensor<3x2xi8> {
   %w = dnn.constant dense<[[1, -2], [3, 4], [5, 6], [-7, 8]]> : tensor<4x2xi8>
