@@ -74,10 +74,13 @@ def test_requantized_matmul_runs_on_the_npu(
 def test_a_scale_beyond_8_bits_stays_on_the_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The engine cannot fuse that requantization: the matmul alone goes to it (into
+    int32 accumulators) and the requantization runs on the cluster."""
     case = _case(tmp_path / "rq", 2000)
     assert deeploy.main(["run", str(case), "--platform", "generic", "--engines", "npu"]) == 0
     out = capsys.readouterr().out
-    assert "1 passed, 0 failed" in out and "npu:" not in out and "matmul_int" in out
+    assert "1 passed, 0 failed" in out and "npu: matmul;" in out and "(exact)" in out
+    assert "requant_shift" in out and "matmul_int" not in out
 
 
 def test_engines_need_a_compiled_platform(
@@ -154,7 +157,7 @@ def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture
 def test_auto_puts_a_job_where_the_model_says_it_is_faster() -> None:
     """Hand-computed: with call 10, fork 20, 2 MACs/cycle/core at efficiency 1, 1 cycle
     per element on 2 cores, the cluster takes 2·(10+20) + macs/4 + outputs/2; the NPU 100
-    + macs/50 + 5 + weight bytes/4 (+ transposes: 2·10 + elements)."""
+    + macs/50 (+ transposes: 2·10 + elements); its weights stay in its memory."""
     from xdeeploy.passes.dnn_map_engines import JobCost, npu_is_faster
     from xdeeploy.platforms.cost_model import PARAMETERS, CostModel, Parameter
 
@@ -162,12 +165,14 @@ def test_auto_puts_a_job_where_the_model_says_it_is_faster() -> None:
               "mac_efficiency": 1, "element_cycles": 1, "npu_job_cycles": 100,
               "npu_macs_per_cycle": 50, "dma_setup_cycles": 5, "dma_bytes_per_cycle": 4}  # fmt: skip
     model = CostModel({k: Parameter(float(values.get(k, 1)), "test") for k in PARAMETERS})
-    # 4000 MACs, 100 outputs: cluster 60 + 1000 + 50 = 1110; NPU 100 + 80 + 5 + 512 = 697
+    # 4000 MACs, 100 outputs: cluster 60 + 1000 + 50 = 1110; NPU 100 + 80 = 180
     assert npu_is_faster(JobCost(4000, 100, 2048, 0), model, cores=2)
-    # 400 MACs: cluster 60 + 100 + 50 = 210; NPU 100 + 8 + 5 + 512 = 625
-    assert not npu_is_faster(JobCost(400, 100, 2048, 0), model, cores=2)
-    # the transposes of a convolution count: 697 + 20 + 600 = 1317 > 1110
-    assert not npu_is_faster(JobCost(4000, 100, 2048, 600), model, cores=2)
+    # 200 MACs: cluster 60 + 50 + 50 = 160; NPU 100 + 4 = 104
+    assert npu_is_faster(JobCost(200, 100, 2048, 0), model, cores=2)
+    # 40 MACs, 10 outputs: cluster 60 + 10 + 5 = 75; NPU 100 + 0.8
+    assert not npu_is_faster(JobCost(40, 10, 2048, 0), model, cores=2)
+    # the transposes of a convolution count: 180 + 20 + 1000 = 1200 > 1110
+    assert not npu_is_faster(JobCost(4000, 100, 2048, 1000), model, cores=2)
 
 
 def test_auto_needs_a_cost_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,3 +180,32 @@ def test_auto_needs_a_cost_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert deeploy.main(["run", str(case), "--platform", "generic", "--engines", "auto"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: --engines auto needs a cost model: platform 'generic' has none")
+
+
+def test_qdq_projections_run_on_the_npu(tmp_path: Path) -> None:
+    """The int8 Llama's projections (dnn-lower-qdq: an int32 widening of the 8-bit
+    activation, then the matmul by int8 weights, rescaled in float after) map as NPU
+    jobs into int32 accumulators: one decoding step computes the cluster build's bits."""
+    from conftest import tiny_int8_llama
+
+    from xdeeploy.tools.build import build_shared_library, compile_model
+    from xdeeploy.tools.host import HostLibrary
+
+    model = onnx.load(tiny_int8_llama(tmp_path))
+    r = np.random.default_rng(0)
+    inputs: list[Array] = []
+    for value in model.graph.input:
+        shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        if value.type.tensor_type.elem_type == TensorProto.INT64:
+            inputs.append(np.full(shape, 2, dtype=np.int64))
+        else:
+            inputs.append((r.standard_normal(shape) * 0.1).astype(np.float32))
+    outputs, names = [], []
+    for engines in ("cluster", "npu"):
+        build = compile_model(model, tmp_path / engines, l1=64000, cores=8, engines=engines)
+        outputs.append(HostLibrary(build, build_shared_library(build)).run(inputs))
+        names.append(build.kernel_names())
+    assert names[1].startswith("npu: matmul;") and "gemv_int" not in names[1]
+    assert "npu" not in names[0]
+    for c, n in zip(*outputs, strict=True):
+        assert c.tobytes() == n.tobytes()

@@ -37,9 +37,9 @@ from xdsl.rewriter import InsertPoint
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
-from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul
+from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul, lower_npu_product
 from xdeeploy.lowering.tile_loops import lower_tiled
-from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul
+from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul, npu_product
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -159,13 +159,20 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
 
 
 def _fused_producer(op: Operation) -> bool:
-    """A matmul or conv whose NPU job is written where the requant reading it lowers."""
+    """An op whose result an NPU job consumes internally: a matmul or conv whose job is
+    written where the requant reading it lowers, a widening the job reads through."""
     if isinstance(op, dnn.MatmulOp):
-        return True
+        user = _only_user(op.result)
+        return isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu"
     if isinstance(op, dnn.ConvOp):
         job = npu_conv(op)
         return job is not None and job.requant is not None
-    return False
+    return isinstance(op, dnn.CastOp)
+
+
+def _only_user(value: SSAValue) -> Operation | None:
+    uses = list(value.uses)
+    return uses[0].operation if len(uses) == 1 else None
 
 
 def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue],
@@ -176,6 +183,11 @@ def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue
         job = npu_matmul(op)
         if job is not None:
             lower_npu_matmul(b, job, buffers[job.matmul.lhs], dst)
+            return
+    if isinstance(op, dnn.MatmulOp):
+        product = npu_product(op)
+        if product is not None:
+            lower_npu_product(b, product, buffers[product.activation], dst)
             return
     if isinstance(source, dnn.ConvOp):
         conv = npu_conv(source)

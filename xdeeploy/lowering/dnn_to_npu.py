@@ -23,7 +23,7 @@ from xdeeploy import weights
 from xdeeploy.dialects import dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, shape_of
-from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, NpuProduct
 
 
 def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValue) -> None:
@@ -38,6 +38,17 @@ def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValu
     x_rows = b.view(x, [rows, k]) if list(x_shape) != [rows, k] else x
     out_rows = b.view(out, [rows, n]) if list(out_shape) != [rows, n] else out
     b.insert(npu.MatmulOp(x_rows, w, out_rows, (scale, bias), job.shift))
+
+
+def lower_npu_product(b: BufferBuilder, job: NpuProduct, x: SSAValue, out: SSAValue) -> None:
+    """The job reading the 8-bit activation `x` and writing the int32 accumulators
+    `out`."""
+    k, n = job.weights.shape
+    rows = prod(shape_of(x)[:-1])
+    w = _stored(b, npu_model.pack_weights("matmul", job.weights))
+    x_rows = b.view(x, [rows, k]) if list(shape_of(x)) != [rows, k] else x
+    out_rows = b.view(out, [rows, n]) if list(shape_of(out)) != [rows, n] else out
+    b.insert(npu.MatmulOp(x_rows, w, out_rows))
 
 
 def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -> None:

@@ -9,6 +9,11 @@ the requantization of its accumulators into 8 bits (Deeploy's RQMatMul/RQGemm sh
     %acc = dnn.matmul %x, %w      (x 8-bit [..., K], its rows; w a constant int8 K x N)
     %y = dnn.requant_shift %acc, %mul, %add {div = 2^s, n_levels = 256}
 
+and, without a requantization to fuse, such a matmul into its int32 accumulators
+(reading x through the int32 widening `dnn-lower-qdq` puts before it); with the
+requantization:
+    %y = dnn.requant_shift %acc, %mul, %add {div = 2^s, n_levels = 256}
+
 when the engine can compute it bit for bit: mul constant and within 0..255 (its scale is
 unsigned 8-bit), add constant with the rounding 2^(s-1) folded in still an int32, both
 per tensor or per output column, s in 0..31, and the clamp the 8-bit type's own. Both
@@ -16,8 +21,10 @@ ops then carry `dnn.engine = "npu"` (lowered together into one `npu.matmul` job)
 other op stays on the cluster. Option `engines`: `cluster` (nothing moves), `npu`
 (everything the NPU can take) or `auto`: each job where the platform's cost model
 (option `platform`, its `[cost]` table) puts it faster — the cluster's cores on the
-multiply-accumulates and the requantization, against the NPU's job with its weights
-moved into its memory (and, for a convolution, the transposes into and out of HWC).
+multiply-accumulates and the requantization, against the NPU's job (and, for a
+convolution, the transposes into and out of HWC). The weights stay in the engine's
+memory across inferences: jobs are mapped while their packed weights fit the
+platform's `[npu] weight_memory`.
 """
 
 from __future__ import annotations
@@ -171,6 +178,35 @@ class NpuMatmul:
     shift: int
 
 
+@dataclass(frozen=True)
+class NpuProduct:
+    """A matmul by constant int8 weights the NPU computes into int32 accumulators (no
+    requantization follows that it could fuse), reading an 8-bit activation — directly,
+    or the one a `dnn.cast` widens to int32 for it (the QDQ lowering's form)."""
+
+    matmul: dnn.MatmulOp
+    activation: SSAValue
+    widening: dnn.CastOp | None
+    weights: np.ndarray
+
+
+def npu_product(matmul: dnn.MatmulOp) -> NpuProduct | None:
+    w = _constant(matmul.rhs)
+    out = _elem(matmul.result)
+    if w is None or w.ndim != 2 or w.dtype != np.int8 or out is None or out != np.int32:
+        return None
+    x, widening = matmul.lhs, None
+    cast = x.owner
+    if isinstance(cast, dnn.CastOp) and len(list(x.uses)) == 1:
+        source = _elem(cast.input)
+        if source is not None and source.itemsize == 1 and _elem(x) == np.int32:
+            x, widening = cast.input, cast
+    elem = _elem(x)
+    if elem is None or elem.itemsize != 1:
+        return None
+    return NpuProduct(matmul, x, widening, w)
+
+
 def npu_matmul(requant: dnn.RequantShiftOp) -> NpuMatmul | None:
     """The NPU job `requant` and the matmul it reads make, if the engine can do it."""
     matmul = requant.input.owner
@@ -193,7 +229,7 @@ class JobCost:
     outputs: int
     """Elements the requantization (or the job) writes."""
     weight_bytes: int
-    """Packed weights moved into the NPU's memory."""
+    """Packed weights the job keeps in the NPU's memory."""
     transposed: int
     """Elements transposed into and out of HWC (convolutions)."""
 
@@ -210,6 +246,12 @@ def matmul_cost(job: NpuMatmul) -> JobCost:
     rows = _prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
     packed = (-(-n // 32) * 32) * (-(-k // 32) * 32)
     return JobCost(rows * k * n, rows * n, packed, 0)
+
+
+def product_cost(job: NpuProduct) -> JobCost:
+    k, n = job.weights.shape
+    rows = _prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
+    return JobCost(rows * k * n, 0, (-(-n // 32) * 32) * (-(-k // 32) * 32), 0)
 
 
 def conv_cost(job: NpuConv) -> JobCost:
@@ -229,8 +271,9 @@ def npu_is_faster(cost: JobCost, model: CostModel, cores: int) -> bool:
     cluster = (2 * (m("call_cycles") + m("fork_cycles"))
                + cost.macs / (cores * m("int8_macs_per_cycle") * m("mac_efficiency"))
                + cost.outputs * m("element_cycles") / cores)  # fmt: skip
+    # The weights stay in the engine's memory across inferences (all on chip): no
+    # transfer per job, but they must fit it (`DnnMapEngines` keeps the count).
     npu = (m("npu_job_cycles") + cost.macs / m("npu_macs_per_cycle")
-           + m("dma_setup_cycles") + cost.weight_bytes / m("dma_bytes_per_cycle")
            + (2 * m("call_cycles") + cost.transposed * m("element_cycles") if cost.transposed
               else 0))  # fmt: skip
     return npu < cluster
@@ -253,19 +296,44 @@ class DnnMapEngines(ModulePass):
             )
         if self.engines == "cluster":
             return
-        wanted = self._chooser()
+        chooser = self._chooser()
+        room = [self._weight_memory()]
+
+        def wanted(cost: JobCost) -> bool:
+            """The chooser's verdict, while the engine's weight memory has room."""
+            if not chooser(cost) or cost.weight_bytes > room[0]:
+                return False
+            room[0] -= cost.weight_bytes
+            return True
+
         npu = StringAttr("npu")
         for requant in [o for o in op.walk() if isinstance(o, dnn.RequantShiftOp)]:
             job = npu_matmul(requant)
             if job is not None and wanted(matmul_cost(job)):
                 job.matmul.attributes[ENGINE_ATTR] = npu
                 job.requant.attributes[ENGINE_ATTR] = npu
+        for matmul in [o for o in op.walk() if isinstance(o, dnn.MatmulOp)]:
+            product = npu_product(matmul) if engine_of(matmul) == "cluster" else None
+            if product is not None and wanted(product_cost(product)):
+                matmul.attributes[ENGINE_ATTR] = npu
+                if product.widening is not None:
+                    product.widening.attributes[ENGINE_ATTR] = npu
         for conv in [o for o in op.walk() if isinstance(o, dnn.ConvOp)]:
             found = npu_conv(conv)
             if found is not None and wanted(conv_cost(found)):
                 conv.attributes[ENGINE_ATTR] = npu
                 if found.requant is not None:
                     found.requant.op.attributes[ENGINE_ATTR] = npu
+
+    def _weight_memory(self) -> float:
+        """Bytes of the engine's weight memory (the platform's `[npu] weight_memory`;
+        unbounded without a platform)."""
+        if not self.platform:
+            return float("inf")
+        from xdeeploy.platforms import load_platform
+
+        section = load_platform(self.platform).extra.get("npu")
+        return float(section["weight_memory"]) if isinstance(section, dict) else float("inf")
 
     def _chooser(self) -> Callable[[JobCost], bool]:
         if self.engines == "npu":

@@ -1,13 +1,15 @@
 // dnn-map-engines{engines=npu}: a requant_shift of a matmul by constant int8 weights
 // that the NPU computes bit for bit (8-bit activation, mul within 0..255, add with the
 // rounding still an int32, per tensor or per column, an 8-bit output's own clamp) is
-// marked for the NPU, both ops; a mul beyond 8 bits or weights that are an activation
-// stay on the cluster. With engines=cluster nothing is marked.
+// marked for the NPU, both ops; with a mul beyond 8 bits only the matmul goes (into its
+// int32 accumulators) and the requant stays; weights that are an activation keep the
+// matmul on the cluster. With engines=cluster nothing is marked. With engines=auto,
+// siracusa's cost model takes the small matmul (the engine's launch beats the cluster's
+// call, fork and compute; the weights stay in its memory) but not the small conv (the
+// transposes into and out of HWC cost more than its compute).
 // RUN: deeploy-opt %s -p 'dnn-map-engines{engines=npu}' | filecheck %s
+// RUN: deeploy-opt %s -p 'dnn-map-engines{engines=auto platform=siracusa}' | filecheck %s --check-prefix=AUTO
 // RUN: deeploy-opt %s -p 'dnn-map-engines{engines=cluster}' | filecheck %s --check-prefix=CLUSTER
-// With engines=auto, siracusa's cost model keeps these small jobs on the cluster: moving
-// the packed weights into the NPU's memory costs more than the cluster's compute.
-// RUN: deeploy-opt %s -p 'dnn-map-engines{engines=auto platform=siracusa}' | filecheck %s --check-prefix=CLUSTER
 
 func.func @mapped(%x: tensor<3x4xi8>) -> tensor<3x2xi8> {
   %w = dnn.constant dense<[[1, -2], [3, 4], [5, 6], [-7, 8]]> : tensor<4x2xi8>
@@ -23,6 +25,11 @@ func.func @mapped(%x: tensor<3x4xi8>) -> tensor<3x2xi8> {
 // CHECK:         dnn.requant_shift %{{.*}} {dnn.engine = "npu", div = 256 : i64
 // CLUSTER-LABEL: func.func @mapped
 // CLUSTER-NOT:   dnn.engine
+// AUTO-LABEL:    func.func @mapped
+// AUTO:          dnn.matmul %x, %{{.*}} {dnn.engine = "npu"}
+// AUTO:          dnn.requant_shift %{{.*}} {dnn.engine = "npu"
+// AUTO-LABEL:    func.func @conv
+// AUTO-NOT:      dnn.engine
 
 func.func @scale_too_wide(%x: tensor<3x4xi8>) -> tensor<3x2xi8> {
   %w = dnn.constant dense<[[1, -2], [3, 4], [5, 6], [-7, 8]]> : tensor<4x2xi8>
@@ -34,6 +41,8 @@ func.func @scale_too_wide(%x: tensor<3x4xi8>) -> tensor<3x2xi8> {
 }
 
 // CHECK-LABEL: func.func @scale_too_wide
+// CHECK:         dnn.matmul %x, %{{.*}} {dnn.engine = "npu"}
+// CHECK:         %y = dnn.requant_shift
 // CHECK-NOT:     dnn.engine
 
 func.func @activation_weights(%x: tensor<3x4xi8>, %w: tensor<4x2xi8>) -> tensor<3x2xi8> {
