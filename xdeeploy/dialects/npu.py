@@ -75,7 +75,8 @@ def _byte(ty: MemRefType, what: str, op: str) -> None:
         raise VerifyException(f"{op}: the {what} must hold 8-bit integers, not {ty.element_type}")
 
 
-def _round_up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
+    """`n` rounded up to a multiple of `multiple` (a padded channel count)."""
     return -(-n // multiple) * multiple
 
 
@@ -278,13 +279,13 @@ class Conv2dOp(_Job):
                 (wd + pads[1] + pads[3] - taps) // stride + 1)  # fmt: skip
         if (oh, ow) != want:
             raise VerifyException(f"npu.conv2d: the output is {want[0]}x{want[1]}, not {oh}x{ow}")
-        cin_p = _round_up(cin, CIN_SUBTILE[kind])
+        cin_p = round_up(cin, CIN_SUBTILE[kind])
         if kind == "depthwise3x3":
             if cout != cin:
                 raise VerifyException("npu.conv2d: depthwise keeps the channel count")
             layout = [cin_p, 9]
         else:
-            layout = [_round_up(cout, COUT_SUBTILE), *([9] if taps == 3 else []), cin_p]
+            layout = [round_up(cout, COUT_SUBTILE), *([9] if taps == 3 else []), cin_p]
         if list(w.get_shape()) != layout:
             raise VerifyException(
                 f"npu.conv2d: {kind} weights are laid out {layout}, not {list(w.get_shape())}"
@@ -329,7 +330,7 @@ class MatmulOp(_Job):
         ym, n = y.get_shape()
         if ym != m:
             raise VerifyException(f"npu.matmul: {m} input rows, {ym} output rows")
-        layout = [_round_up(n, COUT_SUBTILE), _round_up(k, CIN_SUBTILE["pointwise"])]
+        layout = [round_up(n, COUT_SUBTILE), round_up(k, CIN_SUBTILE["pointwise"])]
         if list(w.get_shape()) != layout:
             raise VerifyException(
                 f"npu.matmul: the weights are laid out {layout}, not {list(w.get_shape())}"

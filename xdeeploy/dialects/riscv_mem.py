@@ -18,6 +18,9 @@ from xdsl.ir import Dialect
 from xdsl.irdl import irdl_op_definition, traits_def
 from xdsl.traits import MemoryReadEffect, MemoryWriteEffect
 
+IMM12 = range(-2048, 2048)
+"""What a RISC-V 12-bit signed immediate holds (loads, stores, addi, slti, xori...)."""
+
 
 def _load_line(op: RdRsImmIntegerOperation) -> str:
     args = (

@@ -43,7 +43,7 @@ from xdsl.utils.exceptions import InterpretationError
 
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.dtypes import numpy_dtype
-from xdeeploy.dialects.npu import COUT_SUBTILE
+from xdeeploy.dialects.npu import COUT_SUBTILE, round_up
 from xdeeploy.interp import integer_norms as inorm
 from xdeeploy.interp import integer_reference as iref
 from xdeeploy.interp import npu as npu_model
@@ -971,7 +971,7 @@ def xd_npu_conv2d(m: Memory, x: Array, xt: str, w: Array, scale: Array | None,
                   ow: int, shift: int) -> None:  # fmt: skip
     name = _NPU_KINDS[kind]
     taps = 1 if name == "pointwise" else 3
-    rows = -(-cout // COUT_SUBTILE) * COUT_SUBTILE
+    rows = round_up(cout, COUT_SUBTILE)
     layout = {"dense3x3": [rows, 9, cin_p], "pointwise": [rows, cin_p],
               "depthwise3x3": [cin_p, 9]}[name]  # fmt: skip
     weights = m.dense(w, layout, np.dtype(np.int8))
@@ -990,7 +990,7 @@ def xd_npu_conv2d(m: Memory, x: Array, xt: str, w: Array, scale: Array | None,
 def xd_npu_matmul(m: Memory, a: Array, at: str, w: Array, scale: Array | None,
                   bias: Array | None, y: Array, yt: str, rows: int, k: int, n: int, k_p: int,
                   shift: int) -> None:  # fmt: skip
-    filters = -(-n // COUT_SUBTILE) * COUT_SUBTILE
+    filters = round_up(n, COUT_SUBTILE)
     weights = m.dense(w, [filters, k_p], np.dtype(np.int8))
     s, b = _npu_requant(m, scale, bias, n)
     out = npu_model.matmul(_load_int(m, a, at, [rows, k]), weights, s, b, shift=shift,

@@ -15,13 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from xdeeploy.dialects.npu import CIN_SUBTILE, COUT_SUBTILE
+from xdeeploy.dialects.npu import CIN_SUBTILE, COUT_SUBTILE, round_up
 
 Array = npt.NDArray[Any]
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 def pack_weights(kind: str, w: Array) -> Array:
@@ -32,18 +28,18 @@ def pack_weights(kind: str, w: Array) -> Array:
     w = np.asarray(w)
     if kind == "matmul":
         k, n = w.shape
-        out = np.zeros((_round_up(n, COUT_SUBTILE), _round_up(k, CIN_SUBTILE["pointwise"])),
+        out = np.zeros((round_up(n, COUT_SUBTILE), round_up(k, CIN_SUBTILE["pointwise"])),
                        dtype=np.int8)  # fmt: skip
         out[:n, :k] = w.T
         return out
     cout, cin, kh, kw = w.shape
     if kind == "depthwise3x3":
-        out = np.zeros((_round_up(cout, CIN_SUBTILE[kind]), 9), dtype=np.int8)
+        out = np.zeros((round_up(cout, CIN_SUBTILE[kind]), 9), dtype=np.int8)
         out[:cout] = w.reshape(cout, kh * kw)
         return out
-    cin_p = _round_up(cin, CIN_SUBTILE[kind])
+    cin_p = round_up(cin, CIN_SUBTILE[kind])
     taps = w.transpose(0, 2, 3, 1).reshape(cout, kh * kw, cin)  # filter, tap, channel
-    out = np.zeros((_round_up(cout, COUT_SUBTILE), kh * kw, cin_p), dtype=np.int8)
+    out = np.zeros((round_up(cout, COUT_SUBTILE), kh * kw, cin_p), dtype=np.int8)
     out[:cout, :, :cin] = taps
     return out if kind == "dense3x3" else out.reshape(out.shape[0], cin_p)
 

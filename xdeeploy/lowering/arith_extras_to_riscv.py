@@ -60,10 +60,10 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.utils.comparisons import to_signed
 
+from xdeeploy.dialects.riscv_mem import IMM12
 from xdeeploy.lowering.narrow_arith_to_riscv import _extending_load, _shifted
 
 XLEN = 32
-IMM12 = range(-2048, 2048)
 
 Operand = SSAValue | int
 """A register, or a constant that fits a 12-bit immediate."""

@@ -15,6 +15,8 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from xdeeploy.dialects.riscv_mem import IMM12
+
 
 def matmul(name: str, m: int, k: int, n: int, elem: str) -> str:
     """out (m x n) = a (m x k) @ b (k x n) on flat buffers, `elem` "i8" (int8 operands,
@@ -38,7 +40,7 @@ XD_TYPES = {"XD_T_I8": (8, True), "XD_T_U8": (8, False), "XD_T_I16": (16, True),
 """The integer xd_types an asm kernel handles: (bits, signed)."""
 
 
-IMM12_MAX = 2047
+IMM12_MAX = IMM12[-1]
 
 
 @dataclass

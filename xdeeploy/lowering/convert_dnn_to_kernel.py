@@ -39,7 +39,7 @@ from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
 from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul, lower_npu_product
 from xdeeploy.lowering.tile_loops import lower_tiled
-from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul, npu_product
+from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul, npu_product, only_user
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -162,17 +162,12 @@ def _fused_producer(op: Operation) -> bool:
     """An op whose result an NPU job consumes internally: a matmul or conv whose job is
     written where the requant reading it lowers, a widening the job reads through."""
     if isinstance(op, dnn.MatmulOp):
-        user = _only_user(op.result)
+        user = only_user(op.result)
         return isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu"
     if isinstance(op, dnn.ConvOp):
         job = npu_conv(op)
         return job is not None and job.requant is not None
     return isinstance(op, dnn.CastOp)
-
-
-def _only_user(value: SSAValue) -> Operation | None:
-    uses = list(value.uses)
-    return uses[0].operation if len(uses) == 1 else None
 
 
 def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue],

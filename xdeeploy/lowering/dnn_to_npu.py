@@ -29,26 +29,26 @@ from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, NpuProduct
 def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValue) -> None:
     """The job reading buffer `x` (the matmul's activation) and writing `out` (the
     requantization's result)."""
-    x_shape, out_shape = shape_of(x), shape_of(out)
-    k, n = job.weights.shape
-    rows = prod(x_shape[:-1])
-    w = _stored(b, npu_model.pack_weights("matmul", job.weights))
     scale = b.constant(job.scale, "npu_scale")
     bias = b.constant(job.bias, "npu_bias")
-    x_rows = b.view(x, [rows, k]) if list(x_shape) != [rows, k] else x
-    out_rows = b.view(out, [rows, n]) if list(out_shape) != [rows, n] else out
-    b.insert(npu.MatmulOp(x_rows, w, out_rows, (scale, bias), job.shift))
+    _matmul_job(b, job.weights, x, out, (scale, bias), job.shift)
 
 
 def lower_npu_product(b: BufferBuilder, job: NpuProduct, x: SSAValue, out: SSAValue) -> None:
     """The job reading the 8-bit activation `x` and writing the int32 accumulators
     `out`."""
-    k, n = job.weights.shape
+    _matmul_job(b, job.weights, x, out, None, 0)
+
+
+def _matmul_job(b: BufferBuilder, weights: np.ndarray, x: SSAValue, out: SSAValue,
+                requant: tuple[SSAValue, SSAValue] | None, shift: int) -> None:  # fmt: skip
+    """`npu.matmul` of `x` and `out` seen as rows x features, by the packed weights."""
+    k, n = weights.shape
     rows = prod(shape_of(x)[:-1])
-    w = _stored(b, npu_model.pack_weights("matmul", job.weights))
+    w = _stored(b, npu_model.pack_weights("matmul", weights))
     x_rows = b.view(x, [rows, k]) if list(shape_of(x)) != [rows, k] else x
     out_rows = b.view(out, [rows, n]) if list(shape_of(out)) != [rows, n] else out
-    b.insert(npu.MatmulOp(x_rows, w, out_rows))
+    b.insert(npu.MatmulOp(x_rows, w, out_rows, requant, shift))
 
 
 def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -> None:

@@ -32,6 +32,8 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import BlockInsertPoint, InsertPoint
 from xdsl.utils.exceptions import PassFailedException
 
+from xdeeploy.dialects.riscv_mem import IMM12
+
 
 @dataclass
 class LowerRof(RewritePattern):
@@ -53,7 +55,7 @@ class LowerRof(RewritePattern):
         yield_op = last.last_op
         assert isinstance(yield_op, riscv_scf.YieldOp)
         step = op.step
-        if not isinstance(step, IntegerAttr) or not -2048 < int(step.value.data) <= 2048:
+        if not isinstance(step, IntegerAttr) or -int(step.value.data) not in IMM12:
             raise PassFailedException("riscv_scf.rof: only a static step of 12 bits lowers")
         down = riscv.AddiOp(iv, -int(step.value.data), rd=iv_reg)
         args = (down.rd, *yield_op.operands)

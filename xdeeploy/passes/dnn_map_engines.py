@@ -31,17 +31,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import prod
 from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerType, ModuleOp, StringAttr, TensorType
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.dialects.npu import CIN_SUBTILE, COUT_SUBTILE, round_up
 from xdeeploy.errors import DeeployError
+from xdeeploy.passes.dnn_lower_qdq import constant_of
 
 if TYPE_CHECKING:  # the cost model reads lowered modules: imported where auto needs it
     from xdeeploy.platforms.cost_model import CostModel
@@ -55,11 +58,6 @@ def engine_of(op: object) -> str:
     attrs = getattr(op, "attributes", {})
     attr = attrs.get(ENGINE_ATTR)
     return attr.data if isinstance(attr, StringAttr) else "cluster"
-
-
-def _constant(value: SSAValue) -> np.ndarray | None:
-    owner = value.owner
-    return dnn.constant_value(owner.value) if isinstance(owner, dnn.ConstantOp) else None
 
 
 def _elem(value: SSAValue) -> np.dtype | None:
@@ -94,7 +92,7 @@ class Requant:
 def _requant(requant: dnn.RequantShiftOp, n: int, axis: int) -> Requant | None:
     """`requant` as the engine computes it, if it can: constants per tensor or per
     channel, scale within 8 bits unsigned, bias within int32, an 8-bit output."""
-    mul, add = _constant(requant.mul), _constant(requant.add)
+    mul, add = constant_of(requant.mul), constant_of(requant.add)
     if mul is None or add is None:
         return None
     scale, bias = _per_channel(mul, n, axis), _per_channel(add, n, axis)
@@ -112,7 +110,8 @@ def _requant(requant: dnn.RequantShiftOp, n: int, axis: int) -> Requant | None:
     return Requant(requant, scale.astype(np.uint8), bias.astype(np.int32), shift)
 
 
-def _only_user(value: SSAValue) -> object:
+def only_user(value: SSAValue) -> Operation | None:
+    """The one op using `value`, if there is exactly one use."""
     uses = list(value.uses)
     return uses[0].operation if len(uses) == 1 else None
 
@@ -135,7 +134,7 @@ def npu_conv(conv: dnn.ConvOp) -> NpuConv | None:
     """`conv` (with the requant_shift reading it, when the engine can fuse it) as one
     job: N = 1, 8-bit input, constant int8 weights, no bias; 3x3 dense or depthwise or
     1x1 pointwise; equal strides 1 or 2, no dilation, padding at most 1 (3x3)."""
-    x, w = _elem(conv.input), _constant(conv.weight)
+    x, w = _elem(conv.input), constant_of(conv.weight)
     if x is None or x.itemsize != 1 or w is None or w.ndim != 4 or w.dtype != np.int8:
         return None
     shape = conv.input.type.get_shape()  # type: ignore[union-attr]
@@ -157,7 +156,7 @@ def npu_conv(conv: dnn.ConvOp) -> NpuConv | None:
         return None
     if max(pads) > most:
         return None
-    user = _only_user(conv.result)
+    user = only_user(conv.result)
     requant = _requant(user, cout, -3) if isinstance(user, dnn.RequantShiftOp) else None
     order = [int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])]
     return NpuConv(conv, requant, kind, w, int(strides[0]), order)
@@ -191,7 +190,7 @@ class NpuProduct:
 
 
 def npu_product(matmul: dnn.MatmulOp) -> NpuProduct | None:
-    w = _constant(matmul.rhs)
+    w = constant_of(matmul.rhs)
     out = _elem(matmul.result)
     if w is None or w.ndim != 2 or w.dtype != np.int8 or out is None or out != np.int32:
         return None
@@ -212,7 +211,7 @@ def npu_matmul(requant: dnn.RequantShiftOp) -> NpuMatmul | None:
     matmul = requant.input.owner
     if not isinstance(matmul, dnn.MatmulOp) or len(list(matmul.result.uses)) != 1:
         return None
-    x, w = _elem(matmul.lhs), _constant(matmul.rhs)
+    x, w = _elem(matmul.lhs), constant_of(matmul.rhs)
     if x is None or x.itemsize != 1 or w is None or w.ndim != 2 or w.dtype != np.int8:
         return None
     norm = _requant(requant, w.shape[1], -1)
@@ -234,24 +233,19 @@ class JobCost:
     """Elements transposed into and out of HWC (convolutions)."""
 
 
-def _prod(values: object) -> int:
-    total = 1
-    for v in values:  # type: ignore[attr-defined]
-        total *= int(v)
-    return total
+def _matmul_cost(job: NpuMatmul | NpuProduct, requantized: bool) -> JobCost:
+    k, n = job.weights.shape
+    rows = prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
+    packed = round_up(n, COUT_SUBTILE) * round_up(k, CIN_SUBTILE["pointwise"])
+    return JobCost(rows * k * n, rows * n if requantized else 0, packed, 0)
 
 
 def matmul_cost(job: NpuMatmul) -> JobCost:
-    k, n = job.weights.shape
-    rows = _prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
-    packed = (-(-n // 32) * 32) * (-(-k // 32) * 32)
-    return JobCost(rows * k * n, rows * n, packed, 0)
+    return _matmul_cost(job, True)
 
 
 def product_cost(job: NpuProduct) -> JobCost:
-    k, n = job.weights.shape
-    rows = _prod(job.matmul.lhs.type.get_shape()[:-1])  # type: ignore[union-attr]
-    return JobCost(rows * k * n, 0, (-(-n // 32) * 32) * (-(-k // 32) * 32), 0)
+    return _matmul_cost(job, False)
 
 
 def conv_cost(job: NpuConv) -> JobCost:
@@ -259,8 +253,8 @@ def conv_cost(job: NpuConv) -> JobCost:
 
     out = job.conv.result.type.get_shape()  # type: ignore[union-attr]
     cout, cin_g, kh, kw = job.weights.shape
-    outputs = _prod(out)
-    inputs = _prod(job.conv.input.type.get_shape())  # type: ignore[union-attr]
+    outputs = prod(out)
+    inputs = prod(job.conv.input.type.get_shape())  # type: ignore[union-attr]
     return JobCost(outputs * cin_g * kh * kw, outputs,
                    pack_weights(job.kind, job.weights).size, inputs + outputs)  # fmt: skip
 

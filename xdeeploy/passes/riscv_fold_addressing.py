@@ -41,8 +41,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from xdeeploy.dialects import riscv_mem
-
-IMM12 = range(-2048, 2048)
+from xdeeploy.dialects.riscv_mem import IMM12
 
 LOADS: tuple[type[Operation], ...] = (riscv.LwOp, riscv.FLwOp, riscv_mem.LbOp, riscv_mem.LbuOp,
                                       riscv_mem.LhOp, riscv_mem.LhuOp)  # fmt: skip

@@ -39,6 +39,8 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from xdeeploy.dialects.riscv_mem import IMM12
+
 
 def _defined_outside(value: SSAValue, loop: Operation) -> bool:
     owner = value.owner
@@ -107,7 +109,7 @@ class CarryPointers(RewritePattern):
             assert isinstance(increment, riscv.AddiOp)
             assert isinstance(increment.immediate, IntegerAttr)
             step = int(increment.immediate.value.data) << walk.shift
-            if step not in range(-2048, 2048):
+            if step not in IMM12:
                 continue
             init: SSAValue = op.iter_args[k]
             before: list[Operation] = []
