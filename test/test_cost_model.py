@@ -99,7 +99,9 @@ def test_a_cache_updated_in_place_costs_its_new_row() -> None:
 
 NPU = """
 func.func @main(%a: memref<4x40xi8>, %w: memref<32x64xi8, "NPU">, %acc: memref<4x20xi32>,
-                %x: memref<8x8x16xui8>, %dw: memref<28x9xi8, "NPU">, %y: memref<4x4x16xi32>) {
+                %x: memref<8x8x16xui8>, %dw: memref<28x9xi8, "NPU">, %y: memref<4x4x16xi32>,
+                %k: memref<40x20xi8>) {
+  kernel.call @xd_npu_load_weights(%k, %w, 40 : i32, 20 : i32, 64 : i32, 32 : i32) {dnn.node = "load"} : memref<40x20xi8>, memref<32x64xi8, "NPU">
   kernel.call @xd_npu_matmul(%a, XD_T_I8, %w, null, null, %acc, XD_T_I32, 4 : i32, 40 : i32, 20 : i32, 64 : i32, 0 : i32) {dnn.node = "mm"} : memref<4x40xi8>, memref<32x64xi8, "NPU">, memref<4x20xi32>
   kernel.call @xd_npu_conv2d(%x, XD_T_U8, %dw, null, null, %y, XD_T_I32, 1 : i32, 8 : i32, 8 : i32, 16 : i32, 16 : i32, 28 : i32, 2 : i32, 1 : i32, 1 : i32, 4 : i32, 4 : i32, 0 : i32) {dnn.node = "dw"} : memref<8x8x16xui8>, memref<28x9xi8, "NPU">, memref<4x4x16xi32>
   func.return
@@ -113,3 +115,11 @@ def test_npu_jobs_cost_their_macs_at_the_engine_rate() -> None:
     assert layers["mm"].compute == 7 + 4 * 40 * 20 / 100
     # depthwise 3x3: every output (4 x 4 x 16) takes 9 taps of its own channel
     assert layers["dw"].compute == 7 + 4 * 4 * 16 * 9 / 100
+
+
+def test_weights_loaded_at_run_time_cost_a_transfer_the_job_waits_for() -> None:
+    """The packed 32 x 64 bytes at 8 bytes per cycle after a 40-cycle set-up; the job
+    waits, so it is compute time (not the DMA engine's, which overlaps)."""
+    model = _model(dma_setup_cycles=40, dma_bytes_per_cycle=8)
+    layers = {lc.node: lc for lc in model.estimate(parse_ir(NPU)).layers}
+    assert (layers["load"].compute, layers["load"].dma) == (40 + 32 * 64 / 8, 0)

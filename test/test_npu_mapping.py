@@ -1,7 +1,9 @@
-"""`--engines npu`: an integer MatMul by constant int8 weights followed by a
-RequantShift the engine can compute becomes one NPU job, run by its functional model,
-with the outputs of the two ops on the cluster; what it cannot compute (a scale beyond 8
-bits) stays on the cluster. The reference is integer_reference's matmul + requant."""
+"""`--engines npu`: integer products become NPU jobs, run by the engine's functional
+model, bit for bit what integer_reference computes — a MatMul by constant int8 weights
+with the RequantShift the engine can fuse (a scale beyond 8 bits stays on the cluster),
+a MatMul of two activations (B loaded into the engine's memory per job, one job per
+batch), a Gemm (C added by the cluster), convolutions in the engine's own modes and,
+any other one-group convolution, as im2col patches and a matmul job."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def test_requantized_matmul_runs_on_the_npu(
     case = _case(tmp_path / "rq", 256)
     assert deeploy.main(["run", str(case), "--platform", platform, "--engines", "npu"]) == 0
     out = capsys.readouterr().out
-    assert "1 passed, 0 failed" in out and "npu: matmul;" in out and "(exact)" in out
+    assert "1 passed, 0 failed" in out and "npu: matmul]" in out and "(exact)" in out
     assert "matmul_int" not in out and "requant_shift" not in out
 
 
@@ -92,42 +94,141 @@ def test_engines_need_a_compiled_platform(
 
 
 def _rq_conv(case: Path, kind: str, stride: int, requant: bool) -> Path:
-    """Conv (NCHW, constant int8 weights) → RequantShift per channel (or the int32
-    accumulators), with the expected outputs from integer_reference."""
+    """A convolution in one of the engine's modes (see `_conv_case`)."""
     r = np.random.default_rng(stride + len(kind))
     cin, cout, h, w = (6, 6, 7, 5) if kind == "depthwise" else (5, 9, 7, 5)
     group, k = (cin if kind == "depthwise" else 1), (1 if kind == "pointwise" else 3)
     weights = r.integers(-128, 128, (cout, cin // group, k, k)).astype(np.float32)
     pads = [0, 0, 0, 0] if k == 1 else [1, 0, 1, 1]
-    x = r.integers(-128, 128, (1, cin, h, w)).astype(np.float32)
-    acc = iref.conv(x.astype(np.int64), weights.astype(np.int64), strides=[stride, stride],
-                    pads=pads, group=group)  # fmt: skip
-    nodes = [helper.make_node("Conv", ["x", "w"], ["acc"], group=group, kernel_shape=[k, k],
-                              pads=pads, strides=[stride, stride])]  # fmt: skip
+    return _conv_case(case, r, weights, (h, w), [stride, stride], pads, [1, 1], group, requant)
+
+
+def _conv_case(case: Path, r: np.random.Generator, weights: Array, size: tuple[int, int],
+               strides: list[int], pads: list[int], dilations: list[int], group: int,
+               requant: bool) -> Path:  # fmt: skip
+    """Conv (NCHW, constant int8 weights) → RequantShift per channel (or the int32
+    accumulators), with the expected outputs from integer_reference."""
+    cout, cin_g, kh, kw = weights.shape
+    x = r.integers(-128, 128, (1, cin_g * group, *size)).astype(np.float32)
+    acc = iref.conv(x.astype(np.int64), weights.astype(np.int64), strides=strides, pads=pads,
+                    dilations=dilations, group=group)  # fmt: skip
+    nodes = [helper.make_node("Conv", ["x", "w"], ["acc"], group=group, kernel_shape=[kh, kw],
+                              pads=pads, strides=strides, dilations=dilations)]  # fmt: skip
     consts = [numpy_helper.from_array(weights, "w")]
     out, want = "acc", acc
     if requant:
         mul = r.integers(1, 256, (1, cout, 1, 1)).astype(np.float32)
         add = r.integers(-(2**12), 2**12, (1, cout, 1, 1)).astype(np.float32)
         consts += [numpy_helper.from_array(mul, "mul"), numpy_helper.from_array(add, "add")]
-        scalar = {name: numpy_helper.from_array(np.array([v], dtype=np.float32), name)
-                  for name, v in (("div", 256), ("n_levels_out", 256), ("signed", 1))}  # fmt: skip
-        nodes.append(helper.make_node("RequantShift", ["acc", "mul", "add"], ["y"],
-                                      domain="ai.onnx.contrib", **scalar))  # fmt: skip
+        nodes.append(_requant_node("acc", "mul", "add", "y", 256))
         out = "y"
         want = iref.requant_shift(acc, mul.astype(np.int64), add.astype(np.int64), div=256,
                                   n_levels=256, signed=True)  # fmt: skip
+    return _save(case, nodes, consts, {"x": x}, out, want)
+
+
+def _requant_node(acc: str, mul: str, add: str, out: str, div: int) -> onnx.NodeProto:
+    """Deeploy's RequantShift (float-typed attributes, as its exports are)."""
+    scalar = {name: numpy_helper.from_array(np.array([v], dtype=np.float32), name)
+              for name, v in (("div", div), ("n_levels_out", 256), ("signed", 1))}  # fmt: skip
+    return helper.make_node("RequantShift", [acc, mul, add], [out], domain="ai.onnx.contrib",
+                            **scalar)  # fmt: skip
+
+
+def _save(case: Path, nodes: list[onnx.NodeProto], consts: list[onnx.TensorProto],
+          inputs: dict[str, Array], out: str, want: Array) -> Path:  # fmt: skip
+    """A peer-style case folder: network.onnx, inputs.npz and outputs.npz."""
     graph = helper.make_graph(
-        nodes, "rq_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        nodes, "npu_case",
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v.shape))
+         for k, v in inputs.items()],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, list(want.shape))],
         initializer=consts,
     )  # fmt: skip
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.contrib", 1)]
     case.mkdir(parents=True)
     onnx.save(helper.make_model(graph, opset_imports=opsets), case / "network.onnx")
-    np.savez(case / "inputs.npz", input_0=x)
+    np.savez(case / "inputs.npz", **{f"input_{i}": v for i, v in enumerate(inputs.values())})
     np.savez(case / "outputs.npz", output_0=want.astype(np.float32))
     return case
+
+
+def _run_npu(case: Path, capsys: pytest.CaptureFixture[str], platform: str = "siracusa") -> str:
+    assert deeploy.main(["run", str(case), "--platform", platform, "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 passed, 0 failed" in out and "(exact)" in out
+    return out
+
+
+@pytest.mark.parametrize(("kernel", "strides", "pads", "dilations", "requant"), [
+    ((8, 8), [2, 4], [1, 1, 1, 1], [1, 1], False),  # Deeploy's Conv/Regular_2D
+    ((5, 3), [1, 1], [2, 0, 1, 1], [1, 1], True),
+    ((3, 3), [3, 1], [0, 0, 0, 0], [2, 2], True),
+    ((2, 2), [1, 1], [0, 0, 0, 0], [1, 1], False),
+])  # fmt: skip
+def test_other_convolutions_run_as_im2col_and_a_matmul_job(
+    kernel: tuple[int, int], strides: list[int], pads: list[int], dilations: list[int],
+    requant: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    r = np.random.default_rng(sum(kernel) + strides[0])
+    weights = r.integers(-128, 128, (5, 3, *kernel)).astype(np.float32)
+    case = _conv_case(tmp_path / "conv", r, weights, (17, 12), strides, pads, dilations, 1,
+                      requant)  # fmt: skip
+    out = _run_npu(case, capsys)
+    assert "npu: matmul;" in out and "im2col" in out
+    assert "conv2d" not in out and "requant_shift" not in out
+
+
+def test_a_grouped_convolution_without_a_mode_stays_on_the_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = np.random.default_rng(5)
+    weights = r.integers(-128, 128, (4, 1, 5, 5)).astype(np.float32)
+    case = _conv_case(tmp_path / "conv", r, weights, (9, 9), [1, 1], [2, 2, 2, 2], [1, 1], 4,
+                      False)  # fmt: skip
+    out = _run_npu(case, capsys)
+    assert "npu" not in out and "conv2d_int" in out
+
+
+@pytest.mark.parametrize(("requant", "platform"), [(True, "rv32-virt"), (False, "siracusa")])
+def test_products_of_two_activations_run_on_the_npu(
+    requant: bool, platform: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B is an activation: each of the 2x3 jobs (batch dims broadcast) loads its matrix
+    into the engine's memory; the requantization differs per batch."""
+    r = np.random.default_rng(7)
+    a = r.integers(-128, 128, (2, 3, 5, 40)).astype(np.float32)
+    b = r.integers(-128, 128, (2, 1, 40, 36)).astype(np.float32)
+    acc = iref.matmul(a.astype(np.int64), b.astype(np.int64))
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["acc"])]
+    consts: list[onnx.TensorProto] = []
+    out, want = "acc", acc
+    if requant:
+        mul = r.integers(1, 256, (2, 3, 1, 1)).astype(np.float32)
+        add = r.integers(-(2**14), 2**14, (2, 3, 1, 1)).astype(np.float32)
+        consts = [numpy_helper.from_array(mul, "mul"), numpy_helper.from_array(add, "add")]
+        nodes.append(_requant_node("acc", "mul", "add", "y", 2**12))
+        out = "y"
+        want = iref.requant_shift(acc, mul.astype(np.int64), add.astype(np.int64), div=2**12,
+                                  n_levels=256, signed=True)  # fmt: skip
+    case = _save(tmp_path / "mm", nodes, consts, {"a": a, "b": b}, out, want)
+    text = _run_npu(case, capsys, platform)
+    assert "npu: load_weights matmul" in text and "matmul_int" not in text
+    assert "requant_shift" not in text
+
+
+def test_gemm_runs_on_the_npu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """B constant and transposed; C broadcast over the rows, added by the cluster."""
+    r = np.random.default_rng(11)
+    a = r.integers(-128, 128, (6, 40)).astype(np.float32)
+    w = r.integers(-128, 128, (33, 40)).astype(np.float32)
+    c = r.integers(-1000, 1000, (33,)).astype(np.float32)
+    want = iref.gemm(a.astype(np.int64), w.astype(np.int64), c.astype(np.int64), trans_b=True)
+    nodes = [helper.make_node("Gemm", ["a", "w", "c"], ["y"], transB=1)]
+    consts = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(c, "c")]
+    case = _save(tmp_path / "gemm", nodes, consts, {"a": a}, "y", want)
+    out = _run_npu(case, capsys, "generic")
+    assert "npu: matmul;" in out and "binary_int" in out and "gemm_int" not in out
 
 
 @pytest.mark.parametrize(("kind", "stride", "requant"), [
@@ -143,15 +244,40 @@ def test_convolutions_run_on_the_npu(kind: str, stride: int, requant: bool, tmp_
     assert "conv2d_int" not in out and "requant_shift" not in out
 
 
+NPU_CASES = ("Conv/Regular_2D", "GEMM/Batch_RQ", "GEMM/Regular", "MatMul/Batch",
+             "MatMul/Regular", "MatMul/Regular_RQ")  # fmt: skip
+"""Deeploy's integer conv and matmul kernels: every one runs on the NPU with npu."""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("engines", ["cluster", "npu"])
+@pytest.mark.parametrize("engines", ["cluster", "npu", "auto"])
 def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture[str]) -> None:
     if not PEER.is_dir():
         pytest.skip(f"Deeploy peer tests not found at {PEER}")
     assert deeploy.main(["run", str(PEER), "--platform", "siracusa", "--engines", engines]) == 0
     out = capsys.readouterr().out
     assert ", 0 failed, 0 skipped" in out
-    assert ("npu: matmul;" in out) == (engines == "npu")
+    assert ("npu: " in out) == (engines != "cluster")
+    if engines == "npu":
+        _assert_on_the_npu(out, NPU_CASES)
+
+
+@pytest.mark.slow
+def test_integer_peers_run_on_rv32_with_the_npu(capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine's C model bare-metal on QEMU: the same bits as on the host."""
+    folder = PEER / "Kernels" / "Integer"
+    if not folder.is_dir():
+        pytest.skip(f"Deeploy peer tests not found at {PEER}")
+    assert deeploy.main(["run", str(folder), "--platform", "rv32-virt", "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert ", 0 failed, 0 skipped" in out
+    _assert_on_the_npu(out, NPU_CASES)
+
+
+def _assert_on_the_npu(out: str, cases: tuple[str, ...]) -> None:
+    for case in cases:
+        line = next(x for x in out.splitlines() if f"{case} [" in x)
+        assert line.startswith("PASS") and "npu: " in line, line
 
 
 def test_auto_puts_a_job_where_the_model_says_it_is_faster() -> None:
@@ -173,6 +299,10 @@ def test_auto_puts_a_job_where_the_model_says_it_is_faster() -> None:
     assert not npu_is_faster(JobCost(40, 10, 2048, 0), model, cores=2)
     # the transposes of a convolution count: 180 + 20 + 1000 = 1200 > 1110
     assert not npu_is_faster(JobCost(4000, 100, 2048, 1000), model, cores=2)
+    # weights loaded at run time: 4 jobs of 500 MACs (cluster 60 + 500 + 50 = 610) cost
+    # 4·100 + 40 + 4·5 + 512/4 = 588 on the NPU; with twice the bytes 716
+    assert npu_is_faster(JobCost(2000, 100, 0, 0, jobs=4, loaded_bytes=512), model, cores=2)
+    assert not npu_is_faster(JobCost(2000, 100, 0, 0, jobs=4, loaded_bytes=1024), model, cores=2)
 
 
 def test_auto_needs_a_cost_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -940,7 +940,10 @@ _ILP32_MATH_H = """
 float sqrtf(float); float fabsf(float); float floorf(float); float ceilf(float);
 float fmodf(float, float); float copysignf(float, float); float powf(float, float);
 """
-_ILP32_STRING_H = "#include <stddef.h>\nvoid *memcpy(void *, const void *, size_t);\n"
+_ILP32_STRING_H = (
+    "#include <stddef.h>\nvoid *memcpy(void *, const void *, size_t);\n"
+    "void *memset(void *, int, size_t);\n"
+)
 
 
 def test_compiles_ilp32_long_int32(tmp_path: Path) -> None:

@@ -133,6 +133,12 @@ def _convert_npu_to_kernel() -> type[ModulePass]:
     return ConvertNpuToKernel
 
 
+def _convert_npu_to_accfg() -> type[ModulePass]:
+    from xdeeploy.lowering.npu_to_accfg import ConvertNpuToAccfg
+
+    return ConvertNpuToAccfg
+
+
 def _convert_kernel_to_asm() -> type[ModulePass]:
     from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm
 
@@ -223,6 +229,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-arith-extras-to-riscv": _convert_arith_extras_to_riscv,
     "convert-kernel-to-asm": _convert_kernel_to_asm,
     "convert-npu-to-kernel": _convert_npu_to_kernel,
+    "convert-npu-to-accfg": _convert_npu_to_accfg,
     "dnn-map-engines": _dnn_map_engines,
     "lower-to-riscv": _lower_to_riscv,
     "riscv-fold-addressing": _riscv_fold_addressing,

@@ -98,6 +98,7 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_copy": _sig("in out i32 i32"),
     "xd_strided_copy": _sig("in out i32 i32 i32[] i32[]"),
     "xd_copy_rows": _sig("in out i32 i32 i32 i32 i32"),
+    "xd_im2col": _sig("in out " + " ".join(["i32"] * 14)),
     "xd_gather": _sig("in in out i32 i32 i32 i32 i32 i32"),
     "xd_pad": _sig("in out i32 i32 i32[] i32[] i32[] in"),
     "xd_scatter_nd": _sig("inout in:i64 in i32 i32 i32 i32[] i32"),
@@ -121,6 +122,7 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     # The NPU's functional model (npu.c), for platforms without the engine.
     "xd_npu_conv2d": _sig("in enum in in:u8? in? out enum " + " ".join(["i32"] * 12)),
     "xd_npu_matmul": _sig("in enum in in:u8? in? out enum i32 i32 i32 i32 i32"),
+    "xd_npu_load_weights": _sig("in out i32 i32 i32 i32"),
 }
 
 ENUMERATORS: frozenset[str] = frozenset(

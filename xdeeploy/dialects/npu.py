@@ -9,6 +9,12 @@ matrix products (a pointwise convolution over rows) with the requantization fuse
 
     npu.matmul shift 8 (%a, %w) requant(%scale, %bias) -> %y : ...
 
+    npu.load_weights %b -> %w : memref<48x64xi8> -> memref<64x64xi8, "NPU">
+
+`load_weights` is the transfer of a matrix product's right operand computed at run time
+(an activation: attention's K or V) into the engine's memory, packed on the way; weights
+known at compile time are packed by the compiler and stay there.
+
 Data layout, as the engine streams it: activations height x width x channels (rows x
 features for `matmul`), 8 bits, signed or unsigned; weights signed 8 bits in the engine's
 own memory (memory space `"NPU"`, filled by DMA like the chip's), output channel major,
@@ -338,4 +344,45 @@ class MatmulOp(_Job):
         self._verify_job(n, layout[0])
 
 
-NPU = Dialect("npu", [Conv2dOp, MatmulOp], [])
+@irdl_op_definition
+class LoadWeightsOp(IRDLOperation):
+    """Moves a K x N signed 8-bit matrix (a product's right operand known only at run
+    time) into the engine's memory as `matmul` weights: transposed to [N', K'] and
+    zero-padded to the subtiles — the DMA transfer that packs as it copies."""
+
+    name = "npu.load_weights"
+
+    source = operand_def(MemRefType)
+    weights = operand_def(MemRefType)
+
+    assembly_format = "$source `->` $weights attr-dict `:` type($source) `->` type($weights)"
+
+    def __init__(self, source: SSAValue | Operation, weights: SSAValue | Operation):
+        super().__init__(operands=[source, weights])
+
+    def verify_(self) -> None:
+        src, w = self.source.type, self.weights.type
+        assert isinstance(src, MemRefType) and isinstance(w, MemRefType)
+        for what, ty in (("source", src), ("weights", w)):
+            elem = _int(ty.element_type)
+            if elem is None or elem.width.data != 8 or elem.signedness.data == Signedness.UNSIGNED:
+                raise VerifyException(
+                    f"npu.load_weights: the {what} holds signed 8-bit integers, not "
+                    f"{ty.element_type}"
+                )
+        if len(src.get_shape()) != 2:
+            raise VerifyException("npu.load_weights: the source is a K x N matrix")
+        if _space(w) != WEIGHT_SPACE:
+            raise VerifyException(
+                f'npu.load_weights: the weights go to the engine\'s memory ("{WEIGHT_SPACE}"),'
+                f" not {w.memory_space}"
+            )
+        k, n = src.get_shape()
+        layout = [round_up(n, COUT_SUBTILE), round_up(k, CIN_SUBTILE["pointwise"])]
+        if list(w.get_shape()) != layout:
+            raise VerifyException(
+                f"npu.load_weights: {k}x{n} packs into {layout}, not {list(w.get_shape())}"
+            )
+
+
+NPU = Dialect("npu", [Conv2dOp, MatmulOp, LoadWeightsOp], [])

@@ -526,6 +526,26 @@ def xd_strided_copy(m: Memory, x: Array, y: Array, elem_size: int, rank: int,
 
 
 @_kernel
+def xd_im2col(m: Memory, x: Array, col: Array, elem_size: int, c: int, h: int, wd: int,
+              kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, pad_top: int,
+              pad_left: int, oh: int, ow: int) -> None:  # fmt: skip
+    dt = _bytes(elem_size)
+    src = m.dense(x, [c, h, wd], dt)
+    # Enough zeros on every side for the furthest tap of any output.
+    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - pad_top)
+    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - wd - pad_left)
+    xp = np.zeros((c, pad_top + h + bottom, pad_left + wd + right), dtype=dt)
+    xp[:, pad_top : pad_top + h, pad_left : pad_left + wd] = src
+    patches = np.empty((oh, ow, c, kh, kw), dtype=dt)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            window = xp[:, y0 : y0 + sh * (oh - 1) + 1 : sh, x0 : x0 + sw * (ow - 1) + 1 : sw]
+            patches[:, :, :, ky, kx] = window.transpose(1, 2, 0)
+    m.dense(col, [oh * ow, c * kh * kw], dt)[...] = patches.reshape(oh * ow, c * kh * kw)
+
+
+@_kernel
 def xd_copy_rows(m: Memory, x: Array, y: Array, elem_size: int, rows: int, row_len: int,
                  x_row_stride: int, y_row_stride: int) -> None:  # fmt: skip
     if row_len <= 0:
@@ -996,3 +1016,10 @@ def xd_npu_matmul(m: Memory, a: Array, at: str, w: Array, scale: Array | None,
     out = npu_model.matmul(_load_int(m, a, at, [rows, k]), weights, s, b, shift=shift,
                            out_features=n, out_dtype=_int_storage(yt))  # fmt: skip
     _store_int(m, y, yt, [rows, n], out)
+
+
+@_kernel
+def xd_npu_load_weights(m: Memory, b: Array, w: Array, k: int, n: int, k_p: int,
+                        n_p: int) -> None:  # fmt: skip
+    source = m.dense(b, [k, n], np.dtype(np.int8))
+    m.dense(w, [n_p, k_p], np.dtype(np.int8))[...] = npu_model.pack_weights("matmul", source)

@@ -89,7 +89,9 @@ class BufferBuilder:
     func: Operation
     """Module-level symbols (constants, the arena) are inserted before this function."""
     op: Operation | None = None
-    _globals: dict[bytes, str] = field(default_factory=dict)
+    constants: dict[bytes, str] = field(default_factory=dict)
+    """Small constants by value → their `memref.global`: shared by a module's functions,
+    so that each symbol is defined once."""
     _hoist: tuple[Attribute, Block | None] | None = None
     """While hoisting: the memory space of new allocs and the block they are hoisted in."""
     _hoist_before: Operation | None = None
@@ -165,13 +167,13 @@ class BufferBuilder:
             weights.result.name_hint = name_hint
             return self.insert(weights).results[0]
         key = array.dtype.str.encode() + str(array.shape).encode() + array.tobytes()
-        if key not in self._globals:
-            symbol = f"xd_const{len(self._globals)}"
+        if key not in self.constants:
+            symbol = f"xd_const{len(self.constants)}"
             dense = dnn.dense_attr(array)
             glob = memref.GlobalOp.get(StringAttr(symbol), ty, dense, constant=UnitAttr())
             Rewriter.insert_op(glob, InsertPoint.before(self.func))
-            self._globals[key] = symbol
-        get = memref.GetGlobalOp(self._globals[key], ty)
+            self.constants[key] = symbol
+        get = memref.GetGlobalOp(self.constants[key], ty)
         get.memref.name_hint = name_hint
         return self.insert(get).results[0]
 

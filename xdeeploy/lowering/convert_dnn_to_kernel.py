@@ -37,9 +37,9 @@ from xdsl.rewriter import InsertPoint
 from xdeeploy.dialects import dnn, kernel
 from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
-from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul, lower_npu_product
+from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul
 from xdeeploy.lowering.tile_loops import lower_tiled
-from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_matmul, npu_product, only_user
+from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_gemm, npu_matmul, only_user
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -82,7 +82,8 @@ def _in_place_outputs(old: Block, ret: func.ReturnOp) -> dict[int, int]:
     return aliases
 
 
-def lower_function(fn: func.FuncOp) -> func.FuncOp:
+def lower_function(fn: func.FuncOp, constants: dict[bytes, str]) -> func.FuncOp:
+    """`fn` on buffers; `constants`: the module's small constants so far (by value)."""
     old = fn.body.block
     ret = old.last_op
     assert isinstance(ret, func.ReturnOp)
@@ -90,7 +91,7 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
     out_types = [memref_of(t) for t in fn.function_type.outputs.data]
     block = Block(arg_types=[*in_types, *out_types])
     builder = Builder(InsertPoint.at_end(block))
-    b = BufferBuilder(builder, fn)
+    b = BufferBuilder(builder, fn, constants=constants)
 
     buffers: dict[SSAValue, SSAValue] = {}
     for old_arg, new_arg in zip(old.args, block.args, strict=False):
@@ -161,34 +162,35 @@ def lower_function(fn: func.FuncOp) -> func.FuncOp:
 def _fused_producer(op: Operation) -> bool:
     """An op whose result an NPU job consumes internally: a matmul or conv whose job is
     written where the requant reading it lowers, a widening the job reads through."""
-    if isinstance(op, dnn.MatmulOp):
-        user = only_user(op.result)
-        return isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu"
-    if isinstance(op, dnn.ConvOp):
-        job = npu_conv(op)
-        return job is not None and job.requant is not None
+    if isinstance(op, dnn.MatmulOp | dnn.ConvOp):
+        return _fused_requant(op) is not None
     return isinstance(op, dnn.CastOp)
+
+
+def _fused_requant(op: Operation) -> dnn.RequantShiftOp | None:
+    """The requant_shift mapped with `op` into one NPU job."""
+    user = only_user(op.results[0])
+    return user if isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu" else None
 
 
 def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue],
                dst: SSAValue) -> None:  # fmt: skip
-    """The NPU job of `op` (a requant_shift of a matmul or conv, or a lone conv)."""
+    """The NPU jobs of `op` (a matmul, gemm or conv, or the requant_shift of one, which
+    `dnn-map-engines` fused into its jobs)."""
     source = op.operands[0].owner if isinstance(op, dnn.RequantShiftOp) else op
-    if isinstance(op, dnn.RequantShiftOp) and isinstance(source, dnn.MatmulOp):
-        job = npu_matmul(op)
-        if job is not None:
-            lower_npu_matmul(b, job, buffers[job.matmul.lhs], dst)
-            return
-    if isinstance(op, dnn.MatmulOp):
-        product = npu_product(op)
-        if product is not None:
-            lower_npu_product(b, product, buffers[product.activation], dst)
-            return
-    if isinstance(source, dnn.ConvOp):
-        conv = npu_conv(source)
-        if conv is not None:
-            lower_npu_conv(b, conv, buffers[source.input], dst)
-            return
+    fused = isinstance(op, dnn.RequantShiftOp)
+    job = None
+    if isinstance(source, dnn.MatmulOp):
+        job = npu_matmul(source, fuse=fused)
+    elif isinstance(source, dnn.GemmOp):
+        job = npu_gemm(source)
+    if job is not None and (job.requant is not None) == fused:
+        lower_npu_matmul(b, job, buffers.__getitem__, dst)
+        return
+    conv = npu_conv(source, fuse=fused) if isinstance(source, dnn.ConvOp) else None
+    if conv is not None and (conv.requant is not None) == fused:
+        lower_npu_conv(b, conv, buffers[source.input], dst)  # type: ignore[union-attr]
+        return
     raise b.error("mapped to the NPU, but the engine cannot compute it")
 
 
@@ -227,11 +229,12 @@ class ConvertDnnToKernel(ModulePass):
     name = "convert-dnn-to-kernel"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        constants: dict[bytes, str] = {}
         for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
             if any(isinstance(t, TensorType) for t in fn.function_type.inputs.data) or any(
                 isinstance(o, dnn.DnnOp) for o in fn.walk()
             ):
-                new = lower_function(fn)
+                new = lower_function(fn, constants)
                 op.body.block.insert_op_before(new, fn)
                 fn.detach()
                 fn.erase()

@@ -85,6 +85,16 @@ def _as_type(b: BufferBuilder, value: SSAValue, elem: Any) -> SSAValue:
     return copy
 
 
+def add_int(b: BufferBuilder, x: SSAValue, y: SSAValue, out: SSAValue) -> None:
+    """out = x + y (integers, broadcast to out, in out's type; out may be x)."""
+    ty = out.type
+    assert isinstance(ty, MemRefType)
+    common = ty.element_type
+    a, c = _as_type(b, x, common), _as_type(b, y, common)
+    b.call("xd_binary_int", _enum("XD_ADD"), ctype_enum(a), a, c, out,
+           *_broadcast_args(out, a, c))  # fmt: skip
+
+
 @lowers(*_BINARY, *_COMPARE)
 def binary(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue]) -> None:
     lhs, rhs, out = ins[0].type, ins[1].type, outs[0].type

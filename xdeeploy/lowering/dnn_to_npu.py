@@ -1,19 +1,24 @@
 """Ops mapped to the NPU (`dnn-map-engines`) as its jobs, in `convert-dnn-to-kernel`:
-a requant_shift(matmul) pair as one `npu.matmul`, a conv (with the requant_shift of
-its result) as one `npu.conv2d` between transposes into and out of HWC. For both:
+a matmul (with the requant_shift reading it) as `npu.matmul` jobs, one per batch; a
+gemm as one job and the cluster's addition of C; a convolution (with its requant_shift)
+as one `npu.conv2d` between transposes into and out of HWC, or as an im2col gather and
+one `npu.matmul`. For all:
 
-* the weights packed at compile time into the engine's layout ([N', K'], zero-padded),
-  stored like any weights and read from the engine's memory (memory space "NPU");
+* constant weights packed at compile time into the engine's layout ([N', K'] for a
+  matmul, zero-padded), stored like any weights and read from the engine's memory
+  (memory space "NPU"); weights computed at run time moved there by `npu.load_weights`
+  before each job, into one buffer of that memory the jobs reuse;
 * the scale (uint8) and bias (int32, the requantization's rounding folded in) as small
   constants, one per output column;
-* the activation and the result seen as rows x features.
+* activations and results seen as rows x features.
 
-The matmul's int32 accumulators never exist in memory: the engine requantizes them.
+A fused requantization's int32 accumulators never exist in memory.
 """
 
 from __future__ import annotations
 
-from math import prod
+from collections.abc import Callable
+from itertools import product
 
 import numpy as np
 from xdsl.dialects.builtin import IntegerType, MemRefType, StringAttr, TensorType, i8
@@ -22,54 +27,115 @@ from xdsl.ir import Attribute, SSAValue
 from xdeeploy import weights
 from xdeeploy.dialects import dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
-from xdeeploy.lowering.buffers import BufferBuilder, elem_size, shape_of
-from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, NpuProduct
+from xdeeploy.lowering.buffers import BufferBuilder, broadcast_strides, elem_size, shape_of
+from xdeeploy.lowering.dnn_kernels import add_int
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, Requant
+
+Buffers = Callable[[SSAValue], SSAValue]
+"""The buffer of a tensor value."""
 
 
-def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, x: SSAValue, out: SSAValue) -> None:
-    """The job reading buffer `x` (the matmul's activation) and writing `out` (the
-    requantization's result)."""
-    scale = b.constant(job.scale, "npu_scale")
-    bias = b.constant(job.bias, "npu_bias")
-    _matmul_job(b, job.weights, x, out, (scale, bias), job.shift)
+def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSAValue) -> None:
+    """The jobs reading the activation (and B, when computed at run time) and writing
+    `out`: the requantization's result when fused, else the int32 product (plus a
+    gemm's C)."""
+    a = buffer(job.activation)
+    k, n = job.k_n
+    rows, batch = job.rows, list(job.batch)
+    a_steps = [s * rows * k for s in broadcast_strides(shape_of(a)[:-2], batch)]
+    weights_of = _constant_weights(b, job) if job.weights is not None else _loaded_weights(
+        b, buffer(job.source), k, n, batch)  # type: ignore[arg-type]  # fmt: skip
+    for job_index, index in enumerate(product(*(range(d) for d in batch))):
+        w = weights_of(index)
+        requant = _job_requant(b, job.requant, job_index)
+        shift = job.requant.shift if job.requant is not None else 0
+        a_at = sum(i * s for i, s in zip(index, a_steps, strict=True))
+        x = _rows(b, a, [rows, k], a_at)
+        y = _rows(b, out, [rows, n], job_index * rows * n)
+        b.insert(npu.MatmulOp(x, w, y, requant, shift))
+    if job.addend is not None:
+        add_int(b, out, buffer(job.addend), out)
 
 
-def lower_npu_product(b: BufferBuilder, job: NpuProduct, x: SSAValue, out: SSAValue) -> None:
-    """The job reading the 8-bit activation `x` and writing the int32 accumulators
-    `out`."""
-    _matmul_job(b, job.weights, x, out, None, 0)
+def _constant_weights(b: BufferBuilder, job: NpuMatmul) -> Callable[[tuple[int, ...]], SSAValue]:
+    """The packed weights of each batch index (a broadcast B packed once)."""
+    assert job.weights is not None
+    w = job.weights
+    stored: dict[tuple[int, ...], SSAValue] = {}
+
+    def weights_of(index: tuple[int, ...]) -> SSAValue:
+        key = _broadcast_index(index, w.shape[:-2])
+        if key not in stored:
+            stored[key] = _stored(b, npu_model.pack_weights("matmul", w[key]))
+        return stored[key]
+
+    return weights_of
 
 
-def _matmul_job(b: BufferBuilder, weights: np.ndarray, x: SSAValue, out: SSAValue,
-                requant: tuple[SSAValue, SSAValue] | None, shift: int) -> None:  # fmt: skip
-    """`npu.matmul` of `x` and `out` seen as rows x features, by the packed weights."""
-    k, n = weights.shape
-    rows = prod(shape_of(x)[:-1])
-    w = _stored(b, npu_model.pack_weights("matmul", weights))
-    x_rows = b.view(x, [rows, k]) if list(shape_of(x)) != [rows, k] else x
-    out_rows = b.view(out, [rows, n]) if list(shape_of(out)) != [rows, n] else out
-    b.insert(npu.MatmulOp(x_rows, w, out_rows, requant, shift))
+def _loaded_weights(b: BufferBuilder, source: SSAValue, k: int, n: int,
+                    batch: list[int]) -> Callable[[tuple[int, ...]], SSAValue]:  # fmt: skip
+    """Loads B's matrix of each batch index into one buffer of the engine's memory."""
+    padded = [npu.round_up(n, npu.COUT_SUBTILE), npu.round_up(k, npu.CIN_SUBTILE["pointwise"])]
+    loaded = b.alloc(_npu_weights(padded))
+    loaded.name_hint = "npu_loaded_weights"
+    steps = [s * k * n for s in broadcast_strides(shape_of(source)[:-2], batch)]
+
+    def weights_of(index: tuple[int, ...]) -> SSAValue:
+        at = sum(i * s for i, s in zip(index, steps, strict=True))
+        b.insert(npu.LoadWeightsOp(_rows(b, source, [k, n], at), loaded))
+        return loaded
+
+    return weights_of
+
+
+def _broadcast_index(index: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The element of an array of `shape` that broadcasting reads at batch `index`."""
+    tail = index[len(index) - len(shape) :] if shape else ()
+    return tuple(i if d > 1 else 0 for i, d in zip(tail, shape, strict=True))
 
 
 def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -> None:
     """The job reading buffer `x` (NCHW, N = 1) and writing `out` (NCHW: the conv's
     result, or the requantization's when fused). The engine streams height x width x
-    channels: the input is transposed into an HWC buffer and the output back from one."""
+    channels: the input is transposed into an HWC buffer (or gathered into im2col
+    patches, pixels x taps) and the output back from one."""
     _, cin, h, wd = shape_of(x)
     _, cout, oh, ow = shape_of(out)
-    x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin]))
-    b.call("xd_strided_copy", x, x_hwc, elem_size(x), 3, kernel.i32_array([h, wd, cin]),
-           kernel.i32_array([wd, 1, h * wd]))  # fmt: skip
-    y_hwc = b.alloc(MemRefType(_elem(out), [oh, ow, cout]))
-    w = _stored(b, npu_model.pack_weights(job.kind, job.weights))
-    requant = None
-    if job.requant is not None:
-        requant = (b.constant(job.requant.scale, "npu_scale"),
-                   b.constant(job.requant.bias, "npu_bias"))  # fmt: skip
+    requant = _job_requant(b, job.requant, 0)
     shift = job.requant.shift if job.requant is not None else 0
-    b.insert(npu.Conv2dOp(job.kind, x_hwc, w, y_hwc, requant, job.stride, job.pads, shift))
+    if job.kind == "im2col":
+        _, cin_g, kh, kw = job.weights.shape
+        patches = b.alloc(MemRefType(_elem(x), [oh * ow, cin_g * kh * kw]))
+        patches.name_hint = "patches"
+        b.call("xd_im2col", x, patches, elem_size(x), cin, h, wd, kh, kw, *job.strides,
+               *job.dilations, job.pads[0], job.pads[1], oh, ow)  # fmt: skip
+        w = _stored(b, npu_model.pack_weights("matmul", job.weights.reshape(cout, -1).T))
+        y_hwc = b.alloc(MemRefType(_elem(out), [oh * ow, cout]))
+        b.insert(npu.MatmulOp(patches, w, y_hwc, requant, shift))
+    else:
+        x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin]))
+        b.call("xd_strided_copy", x, x_hwc, elem_size(x), 3, kernel.i32_array([h, wd, cin]),
+               kernel.i32_array([wd, 1, h * wd]))  # fmt: skip
+        y_hwc = b.alloc(MemRefType(_elem(out), [oh, ow, cout]))
+        w = _stored(b, npu_model.pack_weights(job.kind, job.weights))
+        b.insert(npu.Conv2dOp(job.kind, x_hwc, w, y_hwc, requant, job.stride, job.pads, shift))
     b.call("xd_strided_copy", y_hwc, out, elem_size(out), 3, kernel.i32_array([cout, oh, ow]),
            kernel.i32_array([1, ow * cout, cout]))  # fmt: skip
+
+
+def _job_requant(b: BufferBuilder, requant: Requant | None,
+                 job: int) -> tuple[SSAValue, SSAValue] | None:  # fmt: skip
+    if requant is None:
+        return None
+    return (b.constant(requant.scale[job], "npu_scale"),
+            b.constant(requant.bias[job], "npu_bias"))  # fmt: skip
+
+
+def _rows(b: BufferBuilder, buf: SSAValue, shape: list[int], offset: int) -> SSAValue:
+    """`buf` seen as the dense `shape` from element `offset` (itself if it is that)."""
+    if offset == 0 and list(shape_of(buf)) == shape:
+        return buf
+    return b.view(buf, shape, offset)
 
 
 def _elem(value: SSAValue) -> Attribute:
@@ -78,11 +144,13 @@ def _elem(value: SSAValue) -> Attribute:
     return ty.element_type
 
 
+def _npu_weights(shape: list[int]) -> MemRefType:
+    return MemRefType(IntegerType(8), shape, memory_space=StringAttr(npu.WEIGHT_SPACE))
+
+
 def _stored(b: BufferBuilder, packed: np.ndarray) -> SSAValue:
     """Packed weights, stored like any weights, read from the engine's memory."""
     stored = dnn.WeightsAttr(weights.save(packed), TensorType(i8, packed.shape))
-    space = StringAttr(npu.WEIGHT_SPACE)
-    w = b.insert(kernel.WeightsOp(stored, MemRefType(IntegerType(8), packed.shape,
-                                                     memory_space=space)))  # fmt: skip
+    w = b.insert(kernel.WeightsOp(stored, _npu_weights(list(packed.shape))))
     w.results[0].name_hint = "npu_weights"
     return w.results[0]

@@ -5,8 +5,9 @@
       →  kernel.call @xd_npu_conv2d(%x, XD_T_U8, %w, %s, %b, %y, XD_T_I8, 0 : i32, <h>,
                                     <w>, <cin>, <cout>, <cin'>, 1, 1, 1, <oh>, <ow>, 8)
 
-The engine's own memory is then a region of the host's (the weights still arrive there
-by DMA, as on the chip); a job without requant passes NULL scale and bias.
+The engine's own memory is then a region of the host's; a job without requant passes
+NULL scale and bias, and `npu.load_weights` (the transfer into that memory) becomes
+`xd_npu_load_weights`, which packs as it copies.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ class Conv2dToCall(RewritePattern):
         rewriter.replace(op, _call("xd_npu_conv2d", op, statics))
 
 
+class LoadWeightsToCall(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: npu.LoadWeightsOp, rewriter: PatternRewriter) -> None:
+        k, n = shape_of(op.source)
+        n_p, k_p = shape_of(op.weights)
+        call = kernel.CallOp("xd_npu_load_weights",
+                             [op.source, op.weights, *map(i32_attr, (k, n, k_p, n_p))])  # fmt: skip
+        call.attributes.update(op.attributes)
+        rewriter.replace(op, call)
+
+
 class MatmulToCall(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: npu.MatmulOp, rewriter: PatternRewriter) -> None:
@@ -81,5 +93,5 @@ class ConvertNpuToKernel(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([Conv2dToCall(), MatmulToCall()])
+            GreedyRewritePatternApplier([Conv2dToCall(), MatmulToCall(), LoadWeightsToCall()])
         ).rewrite_module(op)

@@ -11,7 +11,9 @@ simultaneously live bytes, which no placement can beat.
 
 Buffers in the `"L1"` memory space (tiles staged in a scratchpad) go to a second arena,
 `@<fn>_l1_arena` (memory space `"L1"`), planned the same way, with `kernel.l1_arena`;
-every other space (none, `"L2"`, `"L3"`) is main memory. Allocations must be at the
+buffers in the NPU's memory (`"NPU"`: weights loaded at run time) to a third,
+`@<fn>_npu_arena` with `kernel.npu_arena`; every other space (none, `"L2"`, `"L3"`) is
+main memory. Allocations must be at the
 function's top level: a loop reuses its buffers, so they are planned outside it.
 A main-memory buffer of another space is a view of the arena followed by a
 `memref.memory_space_cast` back to its type (a view keeps its base's space).
@@ -47,7 +49,9 @@ from xdeeploy.errors import DeeployError
 ALIGN = 16
 ARENA_ATTR = "kernel.arena"
 L1_ARENA_ATTR = "kernel.l1_arena"
+NPU_ARENA_ATTR = "kernel.npu_arena"
 L1 = StringAttr("L1")
+NPU = StringAttr("NPU")
 
 
 @dataclass
@@ -154,33 +158,37 @@ def is_l1(ty: MemRefType) -> bool:
     return ty.memory_space == L1
 
 
-def _buffers(fn: func.FuncOp) -> tuple[list[Buffer], list[Buffer]]:
-    """The allocs of `fn` with their lifetimes: (main memory, L1)."""
+def _buffers(fn: func.FuncOp) -> dict[Attribute, list[Buffer]]:
+    """The allocs of `fn` with their lifetimes, by arena space: main memory (NoneAttr),
+    L1 and the NPU's memory."""
     ops = list(fn.body.block.ops)
     index = {op: i for i, op in enumerate(ops)}
-    main: list[Buffer] = []
-    l1: list[Buffer] = []
+    arenas: dict[Attribute, list[Buffer]] = {NoneAttr(): [], L1: [], NPU: []}
     for op in ops:
         if isinstance(op, memref.AllocOp):
             ty = op.memref.type
             assert isinstance(ty, MemRefType)
             last = last_use(op.memref, fn, index, index[op])
-            (l1 if is_l1(ty) else main).append(Buffer(op, buffer_bytes(ty), index[op], last))
-    return main, l1
+            space = ty.memory_space if ty.memory_space in (L1, NPU) else NoneAttr()
+            arenas[space].append(Buffer(op, buffer_bytes(ty), index[op], last))
+    return arenas
 
 
 def activation_lower_bound(fn: func.FuncOp) -> int:
     """The largest total of main-memory buffers alive at once: no arena is smaller."""
-    return lower_bound(_buffers(fn)[0])
+    return lower_bound(_buffers(fn)[NoneAttr()])
 
 
 def plan_function(fn: func.FuncOp) -> None:
-    """Plans main memory into `@<fn>_arena` and L1 into `@<fn>_l1_arena` (if it has any)."""
+    """Plans main memory into `@<fn>_arena`, L1 into `@<fn>_l1_arena` and the NPU's
+    memory into `@<fn>_npu_arena` (those two if it has any)."""
     _check_top_level(fn)
-    main, l1 = _buffers(fn)
-    _plan_arena(fn, main, "arena", NoneAttr(), ARENA_ATTR)
-    if l1:
-        _plan_arena(fn, l1, "l1_arena", L1, L1_ARENA_ATTR)
+    arenas = _buffers(fn)
+    _plan_arena(fn, arenas[NoneAttr()], "arena", NoneAttr(), ARENA_ATTR)
+    if arenas[L1]:
+        _plan_arena(fn, arenas[L1], "l1_arena", L1, L1_ARENA_ATTR)
+    if arenas[NPU]:
+        _plan_arena(fn, arenas[NPU], "npu_arena", NPU, NPU_ARENA_ATTR)
 
 
 def _plan_arena(

@@ -6,7 +6,9 @@ Per operation of the entry function, in order (a layer is a `dnn.node`, as the C
 target's layer marks are):
 
 * an NPU job (the call of its functional model): `npu_job_cycles` plus its multiply-
-  accumulates at `npu_macs_per_cycle`;
+  accumulates at `npu_macs_per_cycle`; loading weights computed at run time into the
+  engine's memory: a DMA transfer of the packed bytes (`dma_setup_cycles` plus the
+  bytes at `dma_bytes_per_cycle`), not overlapped (the job waits for its weights);
 * a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
   accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
   for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
@@ -86,6 +88,9 @@ class CostModel:
         ends = (_root(call.buffers[0]), _root(call.buffers[1])) if call.buffers else None
         if call.kernel == "xd_copy" and ends in in_place:
             return self["call_cycles"]
+        if call.kernel == "xd_npu_load_weights":
+            packed = output_elements(call)  # int8
+            return self["dma_setup_cycles"] + packed / self["dma_bytes_per_cycle"]
         macs = multiply_accumulates(call)
         if call.kernel.startswith("xd_npu_") and macs is not None:
             return self["npu_job_cycles"] + macs / self["npu_macs_per_cycle"]

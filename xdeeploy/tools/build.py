@@ -85,7 +85,7 @@ class Build:
         kernels = [k for k in kernels if not str(k).startswith("xd_npu_")]
         text = " ".join(str(k).removeprefix("xd_") for k in kernels)
         if npu:
-            text = f"npu: {' '.join(npu)}; {text}"
+            text = f"npu: {' '.join(npu)}" + (f"; {text}" if text else "")
         if asm:
             names = " ".join(str(k).removeprefix("xd_") for k in asm)
             text = f"asm: {names}; c: {text or '-'}"

@@ -84,3 +84,24 @@ func.func @f(%a: memref<4x40xi8>, %w: memref<32x40xi8, "NPU">, %y: memref<4x20xi
   func.return
 }
 // CHECK: npu.matmul: the weights are laid out [32, 64], not [32, 40]
+
+// -----
+func.func @f(%k: memref<40x20xui8>, %w: memref<32x64xi8, "NPU">) {
+  npu.load_weights %k -> %w : memref<40x20xui8> -> memref<32x64xi8, "NPU">
+  func.return
+}
+// CHECK: npu.load_weights: the source holds signed 8-bit integers, not ui8
+
+// -----
+func.func @f(%k: memref<40x20xi8>, %w: memref<32x64xi8>) {
+  npu.load_weights %k -> %w : memref<40x20xi8> -> memref<32x64xi8>
+  func.return
+}
+// CHECK: npu.load_weights: the weights go to the engine's memory ("NPU"), not none
+
+// -----
+func.func @f(%k: memref<40x20xi8>, %w: memref<32x40xi8, "NPU">) {
+  npu.load_weights %k -> %w : memref<40x20xi8> -> memref<32x40xi8, "NPU">
+  func.return
+}
+// CHECK: npu.load_weights: 40x20 packs into [32, 64], not [32, 40]

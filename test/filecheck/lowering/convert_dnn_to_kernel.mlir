@@ -28,3 +28,69 @@ func.func @main(%x: tensor<2x8xf32> {dnn.name = "x"}, %b: tensor<8xf32>) -> (ten
 // ... and a returned alias is copied into its out-parameter.
 // CHECK-NEXT:   kernel.call @xd_copy(%flat_1, %flat, 4 : i32, 16 : i32)
 // CHECK-NEXT:   func.return
+
+// Ops `dnn-map-engines` marked for the NPU become its jobs. A batched product of two
+// activations: per batch, B's matrix is loaded into the engine's memory (one buffer
+// reused) and a matmul job requantizes with that batch's scale and bias (the
+// rounding 2^(s-1) = 128 folded into the bias); the int32 product never exists.
+func.func @npu_batched(%a: tensor<2x3x40xi8>, %k: tensor<2x40x20xi8>) -> tensor<2x3x20xi8> {
+  %acc = dnn.matmul %a, %k {dnn.engine = "npu"} : (tensor<2x3x40xi8>, tensor<2x40x20xi8>) -> tensor<2x3x20xi32>
+  %mul = dnn.constant dense<[[[3]], [[200]]]> : tensor<2x1x1xi32>
+  %add = dnn.constant dense<-5> : tensor<i32>
+  %y = dnn.requant_shift %acc, %mul, %add {dnn.engine = "npu", div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<2x3x20xi32>, tensor<2x1x1xi32>, tensor<i32>) -> tensor<2x3x20xi8>
+  func.return %y : tensor<2x3x20xi8>
+}
+
+// CHECK:       "memref.global"() <{sym_name = "[[SCALE0:.*]]", type = memref<20xui8>, initial_value = dense<3> : tensor<20xui8>
+// CHECK:       "memref.global"() <{sym_name = "[[BIAS:.*]]", type = memref<20xi32>, initial_value = dense<123> : tensor<20xi32>
+// CHECK:       "memref.global"() <{sym_name = "[[SCALE1:.*]]", type = memref<20xui8>, initial_value = dense<200> : tensor<20xui8>
+// CHECK-LABEL: func.func @npu_batched
+// CHECK-NEXT:    %npu_loaded_weights = memref.alloc() : memref<32x64xi8, "NPU">
+// CHECK-NEXT:    %[[K0:.*]] = memref.reinterpret_cast %k to offset: [0], sizes: [40, 20]
+// CHECK-NEXT:    npu.load_weights %[[K0]] -> %npu_loaded_weights
+// CHECK-NEXT:    %npu_scale = memref.get_global @[[SCALE0:.*]] : memref<20xui8>
+// CHECK-NEXT:    %npu_bias = memref.get_global @[[BIAS:.*]] : memref<20xi32>
+// CHECK-NEXT:    %[[A0:.*]] = memref.reinterpret_cast %a to offset: [0], sizes: [3, 40]
+// CHECK-NEXT:    %[[Y0:.*]] = memref.reinterpret_cast %y to offset: [0], sizes: [3, 20]
+// CHECK-NEXT:    npu.matmul shift 8 (%[[A0]], %npu_loaded_weights) requant(%npu_scale, %npu_bias) -> %[[Y0]]
+// CHECK-NEXT:    %[[K1:.*]] = memref.reinterpret_cast %k to offset: [800], sizes: [40, 20]
+// CHECK-NEXT:    npu.load_weights %[[K1]] -> %npu_loaded_weights
+// CHECK-NEXT:    %npu_scale_1 = memref.get_global @[[SCALE1:.*]] : memref<20xui8>
+// CHECK-NEXT:    %npu_bias_1 = memref.get_global @[[BIAS]] : memref<20xi32>
+// CHECK-NEXT:    %[[A1:.*]] = memref.reinterpret_cast %a to offset: [120], sizes: [3, 40]
+// CHECK-NEXT:    %[[Y1:.*]] = memref.reinterpret_cast %y to offset: [60], sizes: [3, 20]
+// CHECK-NEXT:    npu.matmul shift 8 (%[[A1]], %npu_loaded_weights) requant(%npu_scale_1, %npu_bias_1) -> %[[Y1]]
+// CHECK-NOT:     xd_requant_shift
+// CHECK:         func.return
+
+// A convolution the engine has no mode for (5x3, strides 2x1): the cluster gathers its
+// im2col patches (pixels x taps), one matmul job by the packed weights ([Cout', taps'])
+// computes pixels x channels, transposed back to NCHW.
+func.func @npu_im2col(%x: tensor<1x2x9x6xi8>) -> tensor<1x3x3x4xi32> {
+  %w = dnn.constant dense<1> : tensor<3x2x5x3xi8>
+  %y = dnn.conv %x, %w {dnn.engine = "npu", strides = array<i64: 2, 1>, pads = array<i64: 1, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x2x9x6xi8>, tensor<3x2x5x3xi8> -> tensor<1x3x3x4xi32>
+  func.return %y : tensor<1x3x3x4xi32>
+}
+
+// CHECK-LABEL: func.func @npu_im2col
+// CHECK:         %patches = memref.alloc() : memref<12x30xi8>
+// CHECK-NEXT:    kernel.call @xd_im2col(%x, %patches, 1 : i32, 2 : i32, 9 : i32, 6 : i32, 5 : i32, 3 : i32, 2 : i32, 1 : i32, 1 : i32, 1 : i32, 1 : i32, 0 : i32, 3 : i32, 4 : i32)
+// CHECK-NEXT:    %npu_weights = kernel.weights <{{.*}}, tensor<32x32xi8>> : memref<32x32xi8, "NPU">
+// CHECK-NEXT:    %[[ACC:.*]] = memref.alloc() : memref<12x3xi32>
+// CHECK-NEXT:    npu.matmul shift 0 (%patches, %npu_weights) -> %[[ACC]]
+// CHECK-NEXT:    kernel.call @xd_strided_copy(%[[ACC]], %y, 4 : i32, 3 : i32, array<i32: 3, 3, 4>, array<i32: 1, 12, 3>)
+
+// A gemm by constant weights (B transposed at compile time): one job into the int32
+// result, then the cluster adds C (widened to int32 first).
+func.func @npu_gemm(%x: tensor<3x4xi8>) -> tensor<3x2xi32> {
+  %w = dnn.constant dense<[[1, -2, 3, 4], [5, 6, -7, 8]]> : tensor<2x4xi8>
+  %c = dnn.constant dense<[9, -9]> : tensor<2xi8>
+  %y = dnn.gemm %x, %w, %c {dnn.engine = "npu", trans_b} : tensor<3x4xi8>, tensor<2x4xi8>, tensor<2xi8> -> tensor<3x2xi32>
+  func.return %y : tensor<3x2xi32>
+}
+
+// CHECK-LABEL: func.func @npu_gemm
+// CHECK:         %npu_weights = kernel.weights <{{.*}}, tensor<32x32xi8>> : memref<32x32xi8, "NPU">
+// CHECK-NEXT:    npu.matmul shift 0 (%x, %npu_weights) -> %y
+// CHECK:         kernel.call @xd_cast(%{{.*}}, XD_T_I8, %[[C32:.*]], XD_T_I32, 2 : i32)
+// CHECK-NEXT:    kernel.call @xd_binary_int(XD_ADD, XD_T_I32, %y, %[[C32]], %y, 2 : i32, array<i32: 3, 2>, array<i32: 2, 1>, array<i32: 0, 1>)

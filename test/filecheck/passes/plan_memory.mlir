@@ -74,3 +74,27 @@ func.func @tiled(%x: memref<4x16xf32, "L2">, %y: memref<4x16xf32> {dnn.output}) 
 // CHECK:        memref.subview %tmp_1[%i, 0]
 // CHECK:        %after_offset = arith.constant 0 : index
 // CHECK-NEXT:   %after = memref.view %arena[%after_offset][] : memref<256xi8> to memref<4x16xf32>
+
+// Weights loaded at run time into the NPU's memory ("NPU") get a third arena; buffers
+// alive at different times share it as in the others.
+func.func @npu(%k: memref<2x40x20xi8>, %a: memref<4x40xi8>, %y: memref<2x4x20xi32> {dnn.output}) {
+  %w0 = memref.alloc() : memref<32x64xi8, "NPU">
+  %k0 = memref.reinterpret_cast %k to offset: [0], sizes: [40, 20], strides: [20, 1] : memref<2x40x20xi8> to memref<40x20xi8>
+  npu.load_weights %k0 -> %w0 : memref<40x20xi8> -> memref<32x64xi8, "NPU">
+  %y0 = memref.reinterpret_cast %y to offset: [0], sizes: [4, 20], strides: [20, 1] : memref<2x4x20xi32> to memref<4x20xi32>
+  npu.matmul shift 0 (%a, %w0) -> %y0 : memref<4x40xi8>, memref<32x64xi8, "NPU"> -> memref<4x20xi32>
+  %w1 = memref.alloc() : memref<32x64xi8, "NPU">
+  %k1 = memref.reinterpret_cast %k to offset: [800], sizes: [40, 20], strides: [20, 1] : memref<2x40x20xi8> to memref<40x20xi8, strided<[20, 1], offset: 800>>
+  npu.load_weights %k1 -> %w1 : memref<40x20xi8, strided<[20, 1], offset: 800>> -> memref<32x64xi8, "NPU">
+  %y1 = memref.reinterpret_cast %y to offset: [80], sizes: [4, 20], strides: [20, 1] : memref<2x4x20xi32> to memref<4x20xi32, strided<[20, 1], offset: 80>>
+  npu.matmul shift 0 (%a, %w1) -> %y1 : memref<4x40xi8>, memref<32x64xi8, "NPU"> -> memref<4x20xi32, strided<[20, 1], offset: 80>>
+  func.return
+}
+
+// CHECK:      "memref.global"() <{sym_name = "npu_npu_arena", type = memref<2048xi8, "NPU">
+// CHECK:      func.func @npu
+// CHECK-SAME:   kernel.npu_arena = {size = 2048 : i64, lower_bound = 2048 : i64}
+// CHECK:        %npu_arena = memref.get_global @npu_npu_arena : memref<2048xi8, "NPU">
+// CHECK:        %w0 = memref.view %npu_arena[%w0_offset][] : memref<2048xi8, "NPU"> to memref<32x64xi8, "NPU">
+// CHECK:        %w1_offset = arith.constant 0 : index
+// CHECK-NEXT:   %w1 = memref.view %npu_arena[%w1_offset][] : memref<2048xi8, "NPU"> to memref<32x64xi8, "NPU">

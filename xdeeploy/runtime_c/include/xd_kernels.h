@@ -132,6 +132,12 @@ void xd_reduce_f32(xd_reduce_op op, const float *x, float *y, int32_t outer, int
 /* y may equal x: then nothing is copied (an output passed as its own input, such as a
  * KV cache updated in place); otherwise the buffers must not overlap. */
 void xd_copy(const void *x, void *y, int32_t elem_size, int32_t n);
+/* col[(oy * ow + ox)][(c * kh + ky) * kw + kx] = x[c][oy * sh + ky * dh - pad_top]
+ * [ox * sw + kx * dw - pad_left], zero outside x (c x h x wd): a convolution's patches as
+ * the rows of a matrix product. */
+void xd_im2col(const void *x, void *col, int32_t elem_size, int32_t c, int32_t h, int32_t wd,
+               int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
+               int32_t pad_top, int32_t pad_left, int32_t oh, int32_t ow);
 /* y[out index] = x[sum(out_index_i * x_strides[i])]: broadcast (Expand), and the general
  * strided gather used for Transpose and Slice (the compiler computes the strides, which
  * may be negative, and the start offset it adds to x). */
@@ -277,5 +283,10 @@ void xd_npu_conv2d(const void *x, xd_type x_type, const int8_t *w, const uint8_t
 void xd_npu_matmul(const void *a, xd_type a_type, const int8_t *w, const uint8_t *scale,
                    const int32_t *bias, void *y, xd_type y_type, int32_t m, int32_t k, int32_t n,
                    int32_t k_p, int32_t shift);
+
+/* The engine's memory w [n_p][k_p] = b (k x n, row major) transposed, zero-padded: a
+ * product's right operand known only at run time, moved in as matmul weights. */
+void xd_npu_load_weights(const int8_t *b, int8_t *w, int32_t k, int32_t n, int32_t k_p,
+                         int32_t n_p);
 
 #endif /* XD_KERNELS_H */

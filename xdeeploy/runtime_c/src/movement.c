@@ -221,3 +221,30 @@ void xd_scatter_nd(void *out, const int64_t *indices, const void *updates, int32
         memcpy(dst + (size_t)pos * slice, src + (size_t)t * slice, slice);
     }
 }
+
+void xd_im2col(const void *x, void *col, int32_t elem_size, int32_t c, int32_t h, int32_t wd,
+               int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
+               int32_t pad_top, int32_t pad_left, int32_t oh, int32_t ow)
+{
+    const unsigned char *src = (const unsigned char *)x;
+    unsigned char *dst = (unsigned char *)col;
+    const size_t es = (size_t)elem_size;
+    int32_t oy, ox, ci, ky, kx;
+
+    for (oy = 0; oy < oh; ++oy)
+        for (ox = 0; ox < ow; ++ox)
+            for (ci = 0; ci < c; ++ci)
+                for (ky = 0; ky < kh; ++ky) {
+                    const int32_t iy = oy * sh + ky * dh - pad_top;
+                    for (kx = 0; kx < kw; ++kx) {
+                        const int32_t ix = ox * sw + kx * dw - pad_left;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                            memset(dst, 0, es);
+                        else
+                            memcpy(dst, src + (((size_t)ci * (size_t)h + (size_t)iy) *
+                                                   (size_t)wd + (size_t)ix) * es,
+                                   es);
+                        dst += es;
+                    }
+                }
+}

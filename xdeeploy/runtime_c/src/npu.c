@@ -88,3 +88,13 @@ void xd_npu_matmul(const void *a, xd_type a_type, const int8_t *w, const uint8_t
             store(y, y_type, (ptrdiff_t)i * n + j, acc, scale, bias, j, shift);
         }
 }
+
+void xd_npu_load_weights(const int8_t *b, int8_t *w, int32_t k, int32_t n, int32_t k_p,
+                         int32_t n_p)
+{
+    int32_t j, p;
+
+    for (j = 0; j < n_p; ++j)
+        for (p = 0; p < k_p; ++p)
+            w[(ptrdiff_t)j * k_p + p] = j < n && p < k ? b[(ptrdiff_t)p * n + j] : 0;
+}
