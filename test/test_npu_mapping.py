@@ -263,6 +263,16 @@ def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.slow
+def test_every_peer_runs_on_generic_with_the_npu(capsys: pytest.CaptureFixture[str]) -> None:
+    if not PEER.is_dir():
+        pytest.skip(f"Deeploy peer tests not found at {PEER}")
+    assert deeploy.main(["run", str(PEER), "--platform", "generic", "--engines", "npu"]) == 0
+    out = capsys.readouterr().out
+    assert ", 0 failed, 0 skipped" in out
+    _assert_on_the_npu(out, NPU_CASES)
+
+
+@pytest.mark.slow
 def test_integer_peers_run_on_rv32_with_the_npu(capsys: pytest.CaptureFixture[str]) -> None:
     """The engine's C model bare-metal on QEMU: the same bits as on the host."""
     folder = PEER / "Kernels" / "Integer"
@@ -276,7 +286,11 @@ def test_integer_peers_run_on_rv32_with_the_npu(capsys: pytest.CaptureFixture[st
 
 def _assert_on_the_npu(out: str, cases: tuple[str, ...]) -> None:
     for case in cases:
-        line = next(x for x in out.splitlines() if f"{case} [" in x)
+        line = next(
+            x
+            for x in out.splitlines()
+            if f"Integer/{case} [" in x or x.startswith(f"PASS {case} [")
+        )
         assert line.startswith("PASS") and "npu: " in line, line
 
 
@@ -339,3 +353,24 @@ def test_qdq_projections_run_on_the_npu(tmp_path: Path) -> None:
     assert "npu" not in names[0]
     for c, n in zip(*outputs, strict=True):
         assert c.tobytes() == n.tobytes()
+
+
+def test_the_report_counts_the_npu_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resident weights: 20 columns x 40 rows packed into [32, 64]; weights loaded at
+    run time (40 x 36, one buffer for both batches) into a [64, 64] arena."""
+    r = np.random.default_rng(3)
+    resident = _case(tmp_path / "rq", 256)
+    a = r.integers(-128, 128, (2, 5, 40)).astype(np.float32)
+    b = r.integers(-128, 128, (2, 40, 36)).astype(np.float32)
+    want = iref.matmul(a.astype(np.int64), b.astype(np.int64))
+    loaded = _save(tmp_path / "mm", [helper.make_node("MatMul", ["a", "b"], ["y"])], [],
+                   {"a": a, "b": b}, "y", want)  # fmt: skip
+    for case, line in ((resident, "2048 B of resident weights, 0 B arena"),
+                       (loaded, "0 B of resident weights, 4096 B arena")):  # fmt: skip
+        args = ["compile", str(case / "network.onnx"), "--inputs", str(case / "inputs.npz"),
+                "--platform", "siracusa", "--engines", "npu", "--report", "-o",
+                str(tmp_path / "build")]  # fmt: skip
+        assert deeploy.main(args) == 0
+        assert f"NPU memory: {line} for weights loaded at run time" in capsys.readouterr().out

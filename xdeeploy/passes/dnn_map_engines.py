@@ -383,8 +383,10 @@ class DnnMapEngines(ModulePass):
         room = [self._weight_memory()]
 
         def wanted(cost: JobCost) -> bool:
-            """The chooser's verdict, while the engine's weight memory has room."""
-            if not chooser(cost) or cost.weight_bytes > room[0]:
+            """The chooser's verdict, while the engine's weight memory has room for the
+            resident weights and the buffer that weights loaded at run time go through."""
+            buffer = cost.loaded_bytes // cost.jobs if cost.jobs else 0
+            if not chooser(cost) or cost.weight_bytes + buffer > room[0]:
                 return False
             room[0] -= cost.weight_bytes
             return True

@@ -39,7 +39,7 @@ from xdeeploy.lowering.generic_pipeline import lower_for_host
 from xdeeploy.lowering.kernel_to_asm import ConvertKernelToAsm, asm_kernels, replaced
 from xdeeploy.lowering.riscv_pipeline import LowerToRiscv
 from xdeeploy.passes.dnn_tile import TileRecord
-from xdeeploy.passes.plan_memory import arena_of
+from xdeeploy.passes.plan_memory import NPU, NPU_ARENA_ATTR, arena_of, buffer_bytes
 from xdeeploy.platforms.cost_model import CostModel, CostReport
 from xdeeploy.tools.arena_picture import write_svg
 from xdeeploy.tools.cases import InputType
@@ -329,13 +329,21 @@ def _report(fn: func.FuncOp, weights_bytes: int) -> dict[str, object]:
     size, bound = arena_of(fn)
     calls = [op for op in fn.walk() if isinstance(op, kernel.CallOp)]
     kernels = sorted({c.kernel for c in calls})
-    return {
+    report: dict[str, object] = {
         "arena_bytes": size,
         "arena_lower_bound_bytes": bound,
         "weights_bytes": weights_bytes,
         "kernel_calls": len(calls),
         "kernels": kernels,
     }
+    resident = [t for op in fn.walk() if isinstance(op, kernel.WeightsOp)
+                and isinstance(t := op.result.type, MemRefType) and t.memory_space == NPU]  # fmt: skip
+    if resident or NPU_ARENA_ATTR in fn.attributes:
+        report["npu_memory"] = {
+            "resident_weights_bytes": sum(buffer_bytes(t) for t in resident),
+            "arena_bytes": arena_of(fn, NPU_ARENA_ATTR)[0],
+        }
+    return report
 
 
 def _cache_root() -> Path:

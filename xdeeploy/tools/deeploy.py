@@ -428,6 +428,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             f"{report['arena_lower_bound_bytes']} B)"
         )
         print(f"  weights: {report['weights_bytes']} B, {report['kernel_calls']} kernel calls")
+        npu = report.get("npu_memory")
+        if isinstance(npu, dict):
+            print(
+                f"  NPU memory: {npu['resident_weights_bytes']} B of resident weights, "
+                f"{npu['arena_bytes']} B arena for weights loaded at run time"
+            )
         section = report.get("tiling")
         if isinstance(section, dict):
             for line in tiling_text(section, build.tiling_records):
