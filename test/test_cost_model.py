@@ -117,6 +117,15 @@ def test_npu_jobs_cost_their_macs_at_the_engine_rate() -> None:
     assert layers["dw"].compute == 7 + 4 * 4 * 16 * 9 / 100
 
 
+def test_npu_jobs_stage_their_activations_through_l1_by_dma() -> None:
+    """The matmul's 4 x 40 int8 input and 4 x 20 int32 output; the conv's 8 x 8 x 16
+    uint8 input and 4 x 4 x 16 int32 output: two transfers each, overlapping compute."""
+    model = _model(dma_setup_cycles=40, dma_bytes_per_cycle=8)
+    layers = {lc.node: lc for lc in model.estimate(parse_ir(NPU)).layers}
+    assert layers["mm"].dma == 2 * 40 + (4 * 40 + 4 * 20 * 4) / 8
+    assert layers["dw"].dma == 2 * 40 + (8 * 8 * 16 + 4 * 4 * 16 * 4) / 8
+
+
 def test_weights_loaded_at_run_time_cost_a_transfer_the_job_waits_for() -> None:
     """The packed 32 x 64 bytes at 8 bytes per cycle after a 40-cycle set-up; the job
     waits, so it is compute time (not the DMA engine's, which overlaps)."""

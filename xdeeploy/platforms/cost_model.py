@@ -8,7 +8,9 @@ target's layer marks are):
 * an NPU job (the call of its functional model): `npu_job_cycles` plus its multiply-
   accumulates at `npu_macs_per_cycle`; loading weights computed at run time into the
   engine's memory: a DMA transfer of the packed bytes (`dma_setup_cycles` plus the
-  bytes at `dma_bytes_per_cycle`), not overlapped (the job waits for its weights);
+  bytes at `dma_bytes_per_cycle`), not overlapped (the job waits for its weights). The
+  engine streams its activations from L1: each job's input and output move between L2
+  and L1 by DMA, which overlaps compute as double-buffered tiles would;
 * a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
   accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
   for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
@@ -103,10 +105,18 @@ class CostModel:
         per = self["math_cycles"] if call.kernel in MATH_KERNELS else self["element_cycles"]
         return self["call_cycles"] + output_elements(call) * per
 
+    def npu_staging_cycles(self, call: kernel.CallOp) -> float:
+        """DMA cycles moving an NPU job's activations into L1 and its result out (0 for
+        other calls)."""
+        if call.kernel not in ("xd_npu_matmul", "xd_npu_conv2d"):
+            return 0.0
+        x, y = call.arguments()[0], call.arguments()[5]
+        assert isinstance(x, SSAValue) and isinstance(y, SSAValue)
+        nbytes = _buffer_bytes(x) + _buffer_bytes(y)
+        return 2 * self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
+
     def dma_cycles(self, op: dma.StartOp) -> float:
-        ty = op.dst.type
-        assert isinstance(ty, MemRefType)
-        nbytes = prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+        nbytes = _buffer_bytes(op.dst)
         return self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
 
     def estimate(self, module: ModuleOp, entry: str = "main") -> CostReport:
@@ -130,7 +140,7 @@ class CostModel:
         """(compute cycles on the busiest core, DMA cycles) of `op`."""
         match op:
             case kernel.CallOp():
-                return self.call_cycles(op, in_place), 0.0
+                return self.call_cycles(op, in_place), self.npu_staging_cycles(op)
             case dma.StartOp():
                 return 0.0, self.dma_cycles(op)
             case cluster.ForkOp():
@@ -212,6 +222,12 @@ class CostReport:
                 k: {"value": p.value, "source": p.source} for k, p in self.model.params.items()
             },  # fmt: skip
         }
+
+
+def _buffer_bytes(value: SSAValue) -> int:
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    return prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
 
 
 def _root(value: SSAValue) -> SSAValue:
