@@ -214,6 +214,24 @@ def test_deeploy_compile_writes_a_buildable_folder(tmp_path: Path) -> None:
     assert (out / "libnetwork.so").exists()
 
 
+def test_the_header_documents_the_parameters_by_their_c_names(tmp_path: Path) -> None:
+    """A model's names that are not C identifiers (or that xDSL's name hints shorten)
+    are documented under the prototype's spelling, with the model's name beside."""
+    nodes = [helper.make_node("Relu", ["in.0"], ["y_0"])]
+    graph = helper.make_graph(
+        nodes, "names", [helper.make_tensor_value_info("in.0", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y_0", TensorProto.FLOAT, [2])],
+    )  # fmt: skip
+    build = compile_model(helper.make_model(graph), tmp_path / "build")
+    header = (build.folder / "network.h").read_text()
+    prototype = next(line for line in header.splitlines() if line.startswith("void xd_main("))
+    params = [p.split("*")[1] for p in prototype.removesuffix(");").split("(")[1].split(", ")]
+    documented = [line.split(":")[0].split("(")[0].strip(" *")
+                  for line in header.splitlines() if line.startswith(" *   ")]  # fmt: skip
+    assert documented == params
+    assert "(model: in.0)" in header
+
+
 def test_generate_with_check_on_host(tmp_path: Path) -> None:
     model_path = tmp_path / "t.onnx"
     made = subprocess.run(
