@@ -150,3 +150,16 @@ def test_generate_int8_llama_is_bit_exact_on_rv32(
     assert "max logit difference 0 (tolerance 0, bit-exact)" in out
     per_token = int(out.split(" instructions/token")[0].rsplit(" ", 1)[1])
     assert per_token > 100_000
+
+
+@pytest.mark.slow
+def test_stories15m_fits_and_is_bit_exact_on_rv32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The largest preset: 40 MB of weights and arenas in the QEMU machine's memory."""
+    path = tmp_path / "q.onnx"
+    argv = ["model", "llama", "--preset", "stories15m", "--quant", "int8", "-o", str(path)]
+    assert deeploy.main(argv) == 0
+    argv = ["generate", str(path), "--platform", "rv32-virt", "--steps", "2", "--check"]
+    assert deeploy.main(argv) == 0
+    assert "max logit difference 0 (tolerance 0, bit-exact)" in capsys.readouterr().out

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from xdeeploy.errors import DeeployError
+from xdeeploy.platforms import load_platform
 from xdeeploy.tools.build import (
     C_NAMES,
     ENTRY,
@@ -50,11 +51,12 @@ PICOLIBC = Path("/usr/lib/picolibc/riscv64-unknown-elf/lib")
 LDFLAGS = [
     "--oslib=semihost",
     "-nostartfiles",  # start.S, then picolibc's semihosting crt0, in that order
-    # QEMU virt: 128 MiB of RAM at 0x80000000; code and constants first, data after.
+    # QEMU virt's RAM at 0x80000000 (512 MiB: the platform's L3): code and constants
+    # (the weights: 40 MB for stories15m's) first, data after.
     "-Wl,--defsym=__flash=0x80000000",
-    "-Wl,--defsym=__flash_size=0x3000000",
-    "-Wl,--defsym=__ram=0x83000000",
-    "-Wl,--defsym=__ram_size=0x5000000",
+    "-Wl,--defsym=__flash_size=0x10000000",
+    "-Wl,--defsym=__ram=0x90000000",
+    "-Wl,--defsym=__ram_size=0x10000000",
 ]
 TIMEOUT_S = 600
 PLUGIN = Path(__file__).resolve().parents[2] / ".venv" / "lib" / "xdeeploy" / "libxd_count.so"
@@ -78,8 +80,10 @@ def link_command(sources: list[str], output: str, harts: int, extra: list[str]) 
 def qemu_command(elf: str, harts: int, counts: Path | None, mark: int | None) -> list[str]:
     """QEMU virt with `harts` harts, semihosting, deterministic instruction counting, and
     our counting plugin when `counts` is given."""
-    cmd = [QEMU, "-machine", "virt", "-smp", str(harts), "-bios", "none", "-nographic",
-           "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]  # fmt: skip
+    ram = load_platform("rv32-virt").memory["L3"].size
+    cmd = [QEMU, "-machine", "virt", "-m", f"{ram >> 20}M", "-smp", str(harts), "-bios", "none",
+           "-nographic", "-icount", "shift=0", "-semihosting-config",
+           "enable=on,target=native"]  # fmt: skip
     if counts is not None:
         args = f"{PLUGIN},out={counts}" + (f",mark={mark:#x}" if mark is not None else "")
         cmd += ["-plugin", args]
