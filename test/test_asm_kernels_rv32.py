@@ -170,6 +170,42 @@ def test_requantization_matches_the_c_kernel_on_every_path(tmp_path: Path) -> No
     assert {np.iinfo(np.int32).min, np.iinfo(np.int32).max} <= set(c[3].reshape(-1).tolist())
 
 
+REQUANT_PROVED = """
+func.func @main(%x: memref<2x3x8xi32>, %m: memref<3xi32>, %d: memref<3xi32>, %s: memref<2x3x8xi8>,
+                %mu: memref<8xui16>, %du: memref<8xui8>,
+                %y1: memref<2x3x8xi8> {dnn.output}, %y2: memref<2x3x8xui8> {dnn.output},
+                %y3: memref<2x3x8xi32> {dnn.output}, %y4: memref<2x3x8xi16> {dnn.output}) {
+  kernel.call @xd_requant_shift(%x, XD_T_I32, %m, XD_T_I32, %d, XD_T_I32, %y1, XD_T_I8, 3 : i32, array<i32: 2, 3, 8>, array<i32: 24, 8, 1>, array<i32: 0, 1, 0>, array<i32: 0, 1, 0>, 12 : i32, -128 : i32, 127 : i32) {kernel.requant_range = array<i64: -1073741824, 1073776640>} : memref<2x3x8xi32>, memref<3xi32>, memref<3xi32>, memref<2x3x8xi8>
+  kernel.call @xd_requant_shift(%s, XD_T_I8, %mu, XD_T_U16, %du, XD_T_U8, %y2, XD_T_U8, 3 : i32, array<i32: 2, 3, 8>, array<i32: 24, 8, 1>, array<i32: 0, 0, 1>, array<i32: 0, 0, 1>, 5 : i32, 0 : i32, 255 : i32) {kernel.requant_range = array<i64: -8388480, 8388751>} : memref<2x3x8xi8>, memref<8xui16>, memref<8xui8>, memref<2x3x8xui8>
+  kernel.call @xd_requant_shift(%x, XD_T_I32, %m, XD_T_I32, %d, XD_T_I32, %y3, XD_T_I32, 3 : i32, array<i32: 2, 3, 8>, array<i32: 1, 2, 6>, array<i32: 0, 1, 0>, array<i32: 0, 0, 0>, 0 : i32, -2147483648 : i32, 2147483647 : i32) {kernel.requant_range = array<i64: -1073774592, 1073774592>} : memref<2x3x8xi32>, memref<3xi32>, memref<3xi32>, memref<2x3x8xi32>
+  kernel.call @xd_requant_shift(%x, XD_T_I32, %m, XD_T_I32, %d, XD_T_I32, %y4, XD_T_I16, 3 : i32, array<i32: 2, 3, 8>, array<i32: 24, 8, 1>, array<i32: 0, 1, 0>, array<i32: 0, 1, 0>, 31 : i32, -30000 : i32, 30000 : i32) {kernel.requant_range = array<i64: -1073741824, 2147483647>} : memref<2x3x8xi32>, memref<3xi32>, memref<3xi32>, memref<2x3x8xi16>
+  func.return
+}
+"""
+
+
+def test_a_requantization_proved_in_int32_matches_the_c_kernel(tmp_path: Path) -> None:
+    """With `kernel.requant_range` within int32 the asm kernels compute in 32 bits: x
+    within ±2^20 (an int8 matmul over 64 terms), mul below 2^10, add within ±2^15;
+    int8 x by uint16 mul; shift 0 into int32; shift 31 (its round 2^30 included)."""
+    r = np.random.default_rng(5)
+    x = r.integers(-(2**20), 2**20 + 1, (2, 3, 8), dtype=np.int32)
+    x.reshape(-1)[:2] = [-(2**20), 2**20]
+    m = np.array([0, 2**10 - 1, 513], dtype=np.int32)
+    d = np.array([-(2**15), 2**15, 77], dtype=np.int32)
+    s = _ints(r, (2, 3, 8), np.int8)
+    mu = r.integers(0, 2**16, 8, dtype=np.uint16)
+    mu[:2] = [0, 2**16 - 1]
+    inputs = [x, m, d, s, mu, _ints(r, (8,), np.uint8)]
+    c, asm = _both(REQUANT_PROVED, inputs, tmp_path)
+    for k, (want, got) in enumerate(zip(c, asm, strict=True)):
+        assert want.tobytes() == got.tobytes(), f"output {k}"
+    # every clamp was reached
+    assert {-128, 127} <= set(c[0].reshape(-1).tolist()) and {0, 255} <= set(
+        c[1].reshape(-1).tolist()
+    )
+
+
 def test_asm_kernels_are_for_rv32_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert deeploy.main(["run", str(tmp_path), "--platform", "generic", "--kernels", "asm"]) == 1
     err = capsys.readouterr().err.strip()

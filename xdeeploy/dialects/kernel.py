@@ -125,6 +125,11 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "xd_npu_load_weights": _sig("in out i32 i32 i32 i32"),
 }
 
+REQUANT_RANGE_ATTR = "kernel.requant_range"
+"""On an `xd_requant_shift` call: `array<i64: lo, hi>`, bounds proved at lowering for
+x·mul and x·mul + add + round (`integer_kernels.requant_bounds`). Within int32, an
+assembly kernel computes them in 32 bits."""
+
 ENUMERATORS: frozenset[str] = frozenset(
     [
         f"XD_{n}"

@@ -319,6 +319,9 @@ class Requant:
     shift: int
     lo: int
     hi: int
+    narrow: bool = False
+    """x·mul and x·mul + add + round are known to fit int32 (`kernel.requant_range`):
+    32-bit arithmetic is exact, and nothing needs saturating before the clamp."""
 
 
 def requant_shift(name: str, r: Requant, sizes: Sequence[int], peel: int = 0) -> str:
@@ -364,6 +367,39 @@ def requant_shift(name: str, r: Requant, sizes: Sequence[int], peel: int = 0) ->
         if add_fixed:
             hoisted["add"] = bias(offsets[2])
 
+    def bias32(offset: str) -> str:
+        bv = add.load(t, offset)
+        return t.op(f"arith.addi {bv}, {t.c(rnd, i32)} : i32") if rnd else bv
+
+    def before32(offsets: list[str]) -> None:
+        if mul_fixed:
+            hoisted["mul"] = mul.load(t, offsets[1])
+        if add_fixed:
+            hoisted["add"] = bias32(offsets[2])
+
+    def clamp_store(v: str, offset: str) -> None:
+        """C's `v < lo ? lo : v > hi ? hi : v` (lo > hi included); a bound at int32's
+        own limit clamps nothing more (no register for it)."""
+        below = t.op(f"arith.cmpi slt, {v}, {t.c(r.lo, i32)} : i32") if r.lo > -(2**31) else None
+        if r.hi < 2**31 - 1:
+            hi_c = t.c(r.hi, i32)
+            above = t.op(f"arith.cmpi sgt, {v}, {hi_c} : i32")
+            v = t.op(f"arith.select {above}, {hi_c}, {v} : i32")
+        if below is not None:
+            v = t.op(f"arith.select {below}, {t.c(r.lo, i32)}, {v} : i32")
+        y.store(t, v, offset)
+
+    def row32(offsets: list[str]) -> None:
+        """The sum within int32: one multiply, one add, one shift (s >= 32 leaves the
+        sign, as s = 31 does)."""
+        xv = x.load(t, offsets[0])
+        mv = hoisted["mul"] if mul_fixed else mul.load(t, offsets[1])
+        bv = hoisted["add"] if add_fixed else bias32(offsets[2])
+        assert isinstance(mv, str) and isinstance(bv, str)
+        total = t.op(f"arith.addi {t.op(f'arith.muli {xv}, {mv} : i32')}, {bv} : i32")
+        v = t.op(f"arith.shrsi {total}, {t.c(min(s, 31), i32)} : i32") if s else total
+        clamp_store(v, offsets[3])
+
     def row(offsets: list[str]) -> None:
         xv = x.load(t, offsets[0])
         mv = hoisted["mul"] if mul_fixed else mul.load(t, offsets[1])
@@ -394,19 +430,13 @@ def requant_shift(name: str, r: Requant, sizes: Sequence[int], peel: int = 0) ->
         top = t.op(f"arith.shli {vsign}, {t.c(31, i32)} : i32")
         rest = t.op(f"arith.shrui {flipped}, {t.c(1, i32)} : i32")
         wall = t.op(f"arith.ori {rest}, {top} : i32")
-        v = t.op(f"arith.select {fits}, {vlo}, {wall} : i32")
-        # Both tests on v, as C's (lo > hi included); a bound at int32's own limit
-        # clamps nothing more (no register for it).
-        below = t.op(f"arith.cmpi slt, {v}, {t.c(r.lo, i32)} : i32") if r.lo > -(2**31) else None
-        if r.hi < 2**31 - 1:
-            hi_c = t.c(r.hi, i32)
-            above = t.op(f"arith.cmpi sgt, {v}, {hi_c} : i32")
-            v = t.op(f"arith.select {above}, {hi_c}, {v} : i32")
-        if below is not None:
-            v = t.op(f"arith.select {below}, {t.c(r.lo, i32)}, {v} : i32")
-        y.store(t, v, offsets[3])
+        clamp_store(t.op(f"arith.select {fits}, {vlo}, {wall} : i32"), offsets[3])
 
-    _rows(t, r.dims, [r.x_strides, r.mul_strides, r.add_strides], row, before, peel)
+    strides = [r.x_strides, r.mul_strides, r.add_strides]
+    if r.narrow and rnd < 2**31:
+        _rows(t, r.dims, strides, row32, before32, peel)
+    else:
+        _rows(t, r.dims, strides, row, before, peel)
     return t.function(name, [(b.name, b.type) for b in bufs])
 
 

@@ -136,7 +136,7 @@ class BufferBuilder:
         finally:
             self._hoist, self._hoist_before = None, None
 
-    def call(self, name: str, *args: SSAValue | Attribute | int | float | None) -> None:
+    def call(self, name: str, *args: SSAValue | Attribute | int | float | None) -> kernel.CallOp:
         converted: list[SSAValue | Attribute | None] = []
         for a in args:
             if isinstance(a, bool | int):
@@ -145,7 +145,9 @@ class BufferBuilder:
                 converted.append(kernel.f32_attr(a))
             else:
                 converted.append(a)
-        self.insert(kernel.CallOp(name, converted))
+        call = kernel.CallOp(name, converted)
+        self.insert(call)
+        return call
 
     def view(self, buf: SSAValue, shape: Sequence[int], offset: int = 0) -> SSAValue:
         """`buf` seen as a dense `shape` starting `offset` elements in (an alias, no copy)."""

@@ -18,10 +18,10 @@ from math import prod
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import IntegerType, MemRefType, StringAttr
+from xdsl.dialects.builtin import DenseArrayBase, IntegerType, MemRefType, StringAttr, i64
 from xdsl.ir import SSAValue
 
-from xdeeploy.dialects import dnn
+from xdeeploy.dialects import dnn, kernel
 from xdeeploy.dialects.kernel import i32_array
 from xdeeploy.interp.integer_reference import true_integer_div_coeff
 from xdeeploy.lowering import dnn_kernels as fk
@@ -34,6 +34,8 @@ from xdeeploy.lowering.buffers import (
     shape_of,
 )
 from xdeeploy.lowering.dnn_kernels import lowers
+from xdeeploy.passes import value_range as vr
+from xdeeploy.passes.value_range import value_range
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
@@ -116,10 +118,27 @@ def requant_shift(
     levels = _v(op.n_levels)
     lo, hi = (-(levels // 2), levels // 2 - 1) if op.signed is not None else (0, levels - 1)
     x, mul, add = ins
-    b.call("xd_requant_shift", x, ctype_enum(x), mul, ctype_enum(mul), add, ctype_enum(add),
-           outs[0], ctype_enum(outs[0]), *fk._broadcast_args(outs[0], x, mul, add),
-           _v(op.div).bit_length() - 1, _i32(b, "the lowest level", lo),
-           _i32(b, "the highest level", hi))  # fmt: skip
+    shift = _v(op.div).bit_length() - 1
+    call = b.call("xd_requant_shift", x, ctype_enum(x), mul, ctype_enum(mul), add,
+                  ctype_enum(add), outs[0], ctype_enum(outs[0]),
+                  *fk._broadcast_args(outs[0], x, mul, add), shift,
+                  _i32(b, "the lowest level", lo), _i32(b, "the highest level", hi))  # fmt: skip
+    bounds = requant_bounds(op, shift)
+    if bounds is not None:
+        call.attributes[kernel.REQUANT_RANGE_ATTR] = DenseArrayBase.from_list(i64, list(bounds))
+
+
+def requant_bounds(op: dnn.RequantShiftOp, shift: int) -> tuple[int, int] | None:
+    """Bounds of x·mul and of x·mul + add + 2^(shift-1), the values the requantization
+    computes before its shift, from what produces x, mul and add."""
+    x, m, a = (value_range(v) for v in (op.input, op.mul, op.add))
+    if x is None or m is None or a is None:
+        return None
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    rounded = vr.add(a, (rnd, rnd))
+    products = vr.product(x, m)
+    total = vr.add(products, rounded)
+    return min(products[0], rounded[0], total[0]), max(products[1], rounded[1], total[1])
 
 
 # ---------------------------------------------------------------------------- linear algebra

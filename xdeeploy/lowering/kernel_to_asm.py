@@ -80,7 +80,8 @@ def _type(a: SSAValue | Attribute | None) -> tuple[int, bool] | None:
     return ak.XD_TYPES[a.data]
 
 
-def _matmul(args: Args) -> tuple[str, Maker] | None:
+def _matmul(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     at, bt, ot = _type(args[1]), _type(args[3]), _type(args[5])
     if at is None or bt is None or ot is None:
         return None
@@ -90,7 +91,8 @@ def _matmul(args: Args) -> tuple[str, Maker] | None:
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _gemv(args: Args) -> tuple[str, Maker] | None:
+def _gemv(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     at, bt, ot = _type(args[1]), _type(args[3]), _type(args[5])
     if at is None or bt is None or ot is None:
         return None
@@ -99,7 +101,8 @@ def _gemv(args: Args) -> tuple[str, Maker] | None:
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _gemm(args: Args) -> tuple[str, Maker] | None:
+def _gemm(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     at, bt, ot = _type(args[1]), _type(args[3]), _type(args[7])
     ct = _type(args[5]) if args[4] is not None else None
     if at is None or bt is None or ot is None or (args[4] is not None and ct is None):
@@ -110,20 +113,23 @@ def _gemm(args: Args) -> tuple[str, Maker] | None:
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _matmul_f32(args: Args) -> tuple[str, Maker] | None:
+def _matmul_f32(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     m, k, n, rank = (_int(a) for a in args[3:7])
     p = ak.Product(ak.F32, ak.F32, ak.F32, m, k, n, k, 1, n, 1, _ints(args[7])[:rank],
                    _ints(args[8])[:rank], _ints(args[9])[:rank])  # fmt: skip
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _gemv_f32(args: Args) -> tuple[str, Maker] | None:
+def _gemv_f32(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     k, n, b_rs = (_int(a) for a in args[3:6])
     p = ak.Product(ak.F32, ak.F32, ak.F32, 1, k, n, k, 1, b_rs, 1)
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _gemm_f32(args: Args) -> tuple[str, Maker] | None:
+def _gemm_f32(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     m, k, n, ta, tb = (_int(a) for a in args[4:9])
     alpha, beta = (_float(a) for a in args[9:11])
     c_rs, c_cs = (_int(a) for a in args[11:13])
@@ -134,7 +140,8 @@ def _gemm_f32(args: Args) -> tuple[str, Maker] | None:
     return repr(p), lambda name, sizes, u: ak.matrix_product(name, p, sizes, u)
 
 
-def _binary(args: Args) -> tuple[str, Maker] | None:
+def _binary(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args = call.arguments()
     op, ty = args[0], _type(args[1])
     if not isinstance(op, StringAttr) or op.data not in ak.BINARY_OPS or ty is None:
         return None
@@ -146,17 +153,22 @@ def _binary(args: Args) -> tuple[str, Maker] | None:
     )
 
 
-def _requant(args: Args) -> tuple[str, Maker] | None:
+def _requant(call: kernel.CallOp) -> tuple[str, Maker] | None:
+    args, attrs = call.arguments(), call.attributes
     xt, mt, at, yt = (_type(args[k]) for k in (1, 3, 5, 7))
     if xt is None or mt is None or at is None or yt is None:
         return None
     rank = _int(args[8])
     dims, xs, ms, as_ = (_ints(a)[:rank] for a in args[9:13])
-    r = ak.Requant(xt, mt, at, yt, dims, xs, ms, as_, *(_int(a) for a in args[13:16]))
+    bounds = _ints(attrs[kernel.REQUANT_RANGE_ATTR]) if kernel.REQUANT_RANGE_ATTR in attrs else []
+    narrow = len(bounds) == 2 and bounds[0] >= -(2**31) and bounds[1] < 2**31
+    r = ak.Requant(
+        xt, mt, at, yt, dims, xs, ms, as_, *(_int(a) for a in args[13:16]), narrow=narrow
+    )
     return repr(r), lambda name, sizes, u: ak.requant_shift(name, r, sizes, ak.PEELS[u])
 
 
-SPECS: dict[str, Callable[[Args], tuple[str, Maker] | None]] = {
+SPECS: dict[str, Callable[[kernel.CallOp], tuple[str, Maker] | None]] = {
     "xd_matmul_int": _matmul,
     "xd_gemv_int": _gemv,
     "xd_gemm_int": _gemm,
@@ -166,8 +178,9 @@ SPECS: dict[str, Callable[[Args], tuple[str, Maker] | None]] = {
     "xd_binary_int": _binary,
     "xd_requant_shift": _requant,
 }
-"""Per runtime kernel: its static arguments -> (a key naming them, the kernel maker), or
-None where the asm kernels do not handle them (e.g. 64-bit integers)."""
+"""Per runtime kernel: a call (its static arguments, and what was proved of it) -> (a key
+naming them, the kernel maker), or None where the asm kernels do not handle them (e.g.
+64-bit integers)."""
 
 
 def _extent(value: SSAValue) -> int:
@@ -185,7 +198,7 @@ class KernelCallToAsm(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: kernel.CallOp, rewriter: PatternRewriter) -> None:
         spec = SPECS.get(op.kernel)
-        found = spec(op.arguments()) if spec is not None else None
+        found = spec(op) if spec is not None else None
         if found is None:
             return
         key, make = found

@@ -170,7 +170,10 @@ class _CoreBody:
             view = self.chunk_view(pos, offsets[pos], max_first * step)
             # The new call may place its buffers elsewhere (a gemv): find by identity.
             args = [view if a is original[pos] and a is not None else a for a in args]
-        self.insert(kernel.CallOp(target, args))
+        call = kernel.CallOp(target, args)
+        if target == self.call.kernel:  # what was proved of the call holds for its chunks
+            call.attributes.update(self.call.attributes)
+        self.insert(call)
 
 
 @dataclass

@@ -94,3 +94,18 @@ func.func @npu_gemm(%x: tensor<3x4xi8>) -> tensor<3x2xi32> {
 // CHECK-NEXT:    npu.matmul shift 0 (%x, %npu_weights) -> %y
 // CHECK:         kernel.call @xd_cast(%{{.*}}, XD_T_I8, %[[C32:.*]], XD_T_I32, 2 : i32)
 // CHECK-NEXT:    kernel.call @xd_binary_int(XD_ADD, XD_T_I32, %y, %[[C32]], %y, 2 : i32, array<i32: 3, 2>, array<i32: 2, 1>, array<i32: 0, 1>)
+
+// A requantization records the bounds of what it computes before its shift, proved
+// from its producers: x from 16 products of int8 by 5 within [-10240, 10160], times 3;
+// add -7 with the rounding 2^3: [-30720, 30481] (asm kernels then use 32 bits).
+func.func @requant_bounds(%x: tensor<2x16xi8>) -> tensor<2x3xi8> {
+  %w = dnn.constant dense<5> : tensor<16x3xi8>
+  %acc = dnn.matmul %x, %w : (tensor<2x16xi8>, tensor<16x3xi8>) -> tensor<2x3xi32>
+  %mul = dnn.constant dense<3> : tensor<i32>
+  %add = dnn.constant dense<-7> : tensor<i32>
+  %y = dnn.requant_shift %acc, %mul, %add {div = 16 : i64, n_levels = 256 : i64, signed} : (tensor<2x3xi32>, tensor<i32>, tensor<i32>) -> tensor<2x3xi8>
+  func.return %y : tensor<2x3xi8>
+}
+
+// CHECK-LABEL: func.func @requant_bounds
+// CHECK:         kernel.call @xd_requant_shift({{.*}}) {kernel.requant_range = array<i64: -30720, 30481>}

@@ -1,8 +1,10 @@
 // convert-kernel-to-asm: a hot integer kernel call becomes a kernel.asm_call of a
 // func.func made for its static arguments (shapes, strides, types), at memref level for
 // lower-to-riscv. Calls with equal arguments share one kernel; what the asm kernels do
-// not handle (here a 64-bit output) stays a C call.
+// not handle (here a 64-bit output) stays a C call. A requantization whose
+// `kernel.requant_range` fits int32 gets a kernel of its own, in 32-bit arithmetic.
 // RUN: deeploy-opt %s -p convert-kernel-to-asm | filecheck %s
+// RUN: deeploy-opt %s -p convert-kernel-to-asm | filecheck %s --check-prefix=NARROW
 
 func.func @main(%a: memref<2x3xi8>, %b: memref<3x4xi8>, %y: memref<2x4xi32>, %z: memref<2x4xi32>, %w: memref<2x4xi64>, %q: memref<2x4xi8>) {
   kernel.call @xd_matmul_int(%a, XD_T_I8, %b, XD_T_I8, %y, XD_T_I32, 2 : i32, 3 : i32, 4 : i32, 0 : i32, array<i32>, array<i32>, array<i32>) {dnn.node = "mm"} : memref<2x3xi8>, memref<3x4xi8>, memref<2x4xi32>
@@ -10,6 +12,7 @@ func.func @main(%a: memref<2x3xi8>, %b: memref<3x4xi8>, %y: memref<2x4xi32>, %z:
   kernel.call @xd_matmul_int(%a, XD_T_I8, %b, XD_T_I8, %w, XD_T_I64, 2 : i32, 3 : i32, 4 : i32, 0 : i32, array<i32>, array<i32>, array<i32>) : memref<2x3xi8>, memref<3x4xi8>, memref<2x4xi64>
   kernel.call @xd_binary_int(XD_ADD, XD_T_I32, %y, %z, %z, 2 : i32, array<i32: 2, 4>, array<i32: 4, 1>, array<i32: 4, 1>) : memref<2x4xi32>, memref<2x4xi32>, memref<2x4xi32>
   kernel.call @xd_requant_shift(%y, XD_T_I32, %z, XD_T_I32, %z, XD_T_I32, %q, XD_T_I8, 2 : i32, array<i32: 2, 4>, array<i32: 4, 1>, array<i32: 0, 1>, array<i32: 4, 0>, 8 : i32, -128 : i32, 127 : i32) : memref<2x4xi32>, memref<2x4xi32>, memref<2x4xi32>, memref<2x4xi8>
+  kernel.call @xd_requant_shift(%y, XD_T_I32, %z, XD_T_I32, %z, XD_T_I32, %q, XD_T_I8, 2 : i32, array<i32: 2, 4>, array<i32: 4, 1>, array<i32: 0, 1>, array<i32: 4, 0>, 8 : i32, -128 : i32, 127 : i32) {kernel.requant_range = array<i64: -1000000, 1000000>} : memref<2x4xi32>, memref<2x4xi32>, memref<2x4xi32>, memref<2x4xi8>
   func.return
 }
 
@@ -19,7 +22,9 @@ func.func @main(%a: memref<2x3xi8>, %b: memref<3x4xi8>, %y: memref<2x4xi32>, %z:
 // CHECK-NEXT:    kernel.call @xd_matmul_int(%a, XD_T_I8, %b, XD_T_I8, %w, XD_T_I64,
 // CHECK-NEXT:    kernel.asm_call @[[ADD:xd_asm_binary_int_[0-9a-f]+]](%y, %z, %z)
 // CHECK-NEXT:    kernel.asm_call @[[RQ:xd_asm_requant_shift_[0-9a-f]+]](%y, %z, %z, %q)
+// CHECK-NEXT:    kernel.asm_call @{{xd_asm_requant_shift_[0-9a-f]+}}(%y, %z, %z, %q) {kernel.requant_range = array<i64: -1000000, 1000000>}
 // CHECK-NEXT:    func.return
+// NARROW:        kernel.asm_call @[[RQ32:xd_asm_requant_shift_[0-9a-f]+]](%y, %z, %z, %q) {kernel.requant_range
 
 // The elementwise add walks its 2x4 elements as one run of 8 (contiguous in every
 // operand), each operand with its own offset (riscv-pointer-induction makes them
@@ -59,3 +64,17 @@ func.func @main(%a: memref<2x3xi8>, %b: memref<3x4xi8>, %y: memref<2x4xi32>, %z:
 // CHECK:           arith.shrui %{{.*}}, %c8_i32 : i32
 // CHECK:           arith.shli %{{.*}}, %c24_i32 : i32
 // CHECK:           arith.trunci %{{.*}} : i32 to i8
+
+// Proved within int32: one multiply, the add (rounded once per row), one arithmetic
+// shift, the clamps.
+// NARROW:      func.func @[[RQ32]](%x: memref<8xi32>, %mul: memref<8xi32>, %add: memref<8xi32>, %y: memref<8xi8>) attributes {kernel.asm = "xd_requant_shift"}
+// NARROW:          memref.load %add
+// NARROW-NEXT:     %[[B32:.*]] = arith.addi %{{.*}}, %c128_i32 : i32
+// NARROW-NEXT:     scf.for
+// NARROW-NEXT:     %[[X32:.*]] = memref.load %x
+// NARROW-NEXT:     %[[M32:.*]] = memref.load %mul
+// NARROW-NEXT:     %[[P32:.*]] = arith.muli %[[X32]], %[[M32]] : i32
+// NARROW-NEXT:     %[[S32:.*]] = arith.addi %[[P32]], %[[B32]] : i32
+// NARROW-NEXT:     %{{.*}} = arith.shrsi %[[S32]], %c8_i32 : i32
+// NARROW-NOT:      extended
+// NARROW:          scf.yield
