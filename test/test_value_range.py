@@ -54,6 +54,22 @@ def test_products_and_sums_follow_interval_arithmetic() -> None:
     assert got["f"] is None
 
 
+def test_padding_counts_as_zero_terms() -> None:
+    """Inputs within [1, 5] and weights within [2, 3]: with padding a window may hold
+    zeros, so the sum of 9 taps reaches down to 0, not 9 · 2."""
+    module = parse_ir("""
+    func.func @f() {
+      %x = dnn.constant dense<[[[[1, 5, 2], [3, 4, 1], [2, 2, 5]]]]> : tensor<1x1x3x3xui8>
+      %w = dnn.constant dense<[[[[2, 3, 2], [3, 2, 3], [2, 3, 2]]]]> : tensor<1x1x3x3xui8>
+      %c = dnn.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x1x3x3xui8>, tensor<1x1x3x3xui8> -> tensor<1x1x3x3xi32>
+      func.return
+    }
+    """)
+    fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    conv = next(r for op in fn.walk() for r in op.results if r.name_hint == "c")
+    assert value_range(conv) == (0, 9 * 5 * 3)
+
+
 def test_a_result_that_could_wrap_takes_its_type_bounds() -> None:
     got = _ranges()
     int32 = (-(2**31), 2**31 - 1)

@@ -84,7 +84,8 @@ def _produced(value: SSAValue, depth: int) -> Range | None:
             return _gemm(op, of)
         case dnn.ConvOp():
             cout, cin_g, *taps = dnn.shape_of(op.weight)
-            found = _sum_of_products(of(op.input), of(op.weight), cin_g * prod(taps))
+            found = _sum_of_products(of(op.input), of(op.weight), cin_g * prod(taps),
+                                     padded=True)  # fmt: skip
             bias = of(op.bias) if op.bias is not None else (0, 0)
             return add(found, bias) if found is not None and bias is not None else None
         case dnn.RequantShiftOp():
@@ -94,10 +95,15 @@ def _produced(value: SSAValue, depth: int) -> Range | None:
             return None
 
 
-def _sum_of_products(a: Range | None, b: Range | None, terms: int) -> Range | None:
+def _sum_of_products(a: Range | None, b: Range | None, terms: int,
+                     padded: bool = False) -> Range | None:  # fmt: skip
+    """Bounds of a sum of `terms` products; `padded`: some terms may be the zeros of
+    padding instead."""
     if a is None or b is None:
         return None
     lo, hi = product(a, b)
+    if padded:
+        lo, hi = min(lo, 0), max(hi, 0)
     return lo * terms, hi * terms
 
 
