@@ -374,3 +374,36 @@ def test_the_report_counts_the_npu_memory(
                 str(tmp_path / "build")]  # fmt: skip
         assert deeploy.main(args) == 0
         assert f"NPU memory: {line} for weights loaded at run time" in capsys.readouterr().out
+
+
+def test_npu_row_tiles_are_staged_through_l1_by_dma(tmp_path: Path) -> None:
+    """With siracusa's memory hierarchy the engine reads L1: dnn-tile cuts a 64-row job
+    (200 B of A and 40 B of result per row) into row tiles for a 4,000 B L1, each fetched
+    by DMA around its job. The buffer interpreter, where a DMA destination is poisoned
+    until its wait, computes integer_reference's bits."""
+    from xdsl.dialects import scf
+
+    from xdeeploy.dialects import dma, npu
+    from xdeeploy.interp.run_buffers import run_buffers
+    from xdeeploy.tools.build import lower
+    from xdeeploy.tools.cases import InputType
+
+    rows, k, n = 64, 200, 40
+    r = np.random.default_rng(9)
+    mul = r.integers(1, 256, n).astype(np.float32)
+    add = r.integers(-(2**14), 2**14, n).astype(np.float32)
+    model = _rq_matmul(rows, k, n, mul, add, 2**12)
+    x = r.integers(-128, 128, (1, rows, k)).astype(np.float32)
+    w = numpy_helper.to_array(model.graph.initializer[0])
+    want = iref.requant_shift(iref.matmul(x.astype(np.int64), w.astype(np.int64)),
+                              mul.astype(np.int64), add.astype(np.int64), div=2**12,
+                              n_levels=256, signed=True)  # fmt: skip
+    module, _ = lower(model, l1=4000, input_types={"x": InputType(np.dtype(np.int8))},
+                      engines="npu")  # fmt: skip
+    jobs = [op for op in module.walk() if op.name == "kernel.call"
+            and op.kernel == "xd_npu_matmul"]  # type: ignore[attr-defined]  # fmt: skip
+    assert len(jobs) == 1 and isinstance(jobs[0].parent_op(), scf.ForOp)
+    assert any(isinstance(op, dma.StartOp) for op in module.walk())
+    assert not any(isinstance(op, npu.MatmulOp) for op in module.walk())
+    (got,) = run_buffers(module, [x.astype(np.int8)])
+    assert np.array_equal(got, want.astype(np.int8))

@@ -39,7 +39,13 @@ from xdeeploy.lowering.buffers import BufferBuilder, elem_size, memref_of, numel
 from xdeeploy.lowering.dnn_kernels import LOWERINGS
 from xdeeploy.lowering.dnn_to_npu import lower_npu_conv, lower_npu_matmul
 from xdeeploy.lowering.tile_loops import lower_tiled
-from xdeeploy.passes.dnn_map_engines import engine_of, npu_conv, npu_gemm, npu_matmul, only_user
+from xdeeploy.passes.dnn_map_engines import (
+    NpuConv,
+    NpuMatmul,
+    engine_of,
+    fused_requant,
+    npu_job,
+)
 from xdeeploy.passes.dnn_tile import tile_choice
 from xdeeploy.passes.tiling_rules import tiling_of
 
@@ -163,35 +169,22 @@ def _fused_producer(op: Operation) -> bool:
     """An op whose result an NPU job consumes internally: a matmul or conv whose job is
     written where the requant reading it lowers, a widening the job reads through."""
     if isinstance(op, dnn.MatmulOp | dnn.ConvOp):
-        return _fused_requant(op) is not None
+        return fused_requant(op) is not None
     return isinstance(op, dnn.CastOp)
-
-
-def _fused_requant(op: Operation) -> dnn.RequantShiftOp | None:
-    """The requant_shift mapped with `op` into one NPU job."""
-    user = only_user(op.results[0])
-    return user if isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu" else None
 
 
 def _lower_npu(b: BufferBuilder, op: Operation, buffers: dict[SSAValue, SSAValue],
                dst: SSAValue) -> None:  # fmt: skip
-    """The NPU jobs of `op` (a matmul, gemm or conv, or the requant_shift of one, which
-    `dnn-map-engines` fused into its jobs)."""
-    source = op.operands[0].owner if isinstance(op, dnn.RequantShiftOp) else op
-    fused = isinstance(op, dnn.RequantShiftOp)
-    job = None
-    if isinstance(source, dnn.MatmulOp):
-        job = npu_matmul(source, fuse=fused)
-    elif isinstance(source, dnn.GemmOp):
-        job = npu_gemm(source)
-    if job is not None and (job.requant is not None) == fused:
-        lower_npu_matmul(b, job, buffers.__getitem__, dst)
-        return
-    conv = npu_conv(source, fuse=fused) if isinstance(source, dnn.ConvOp) else None
-    if conv is not None and (conv.requant is not None) == fused:
-        lower_npu_conv(b, conv, buffers[source.input], dst)  # type: ignore[union-attr]
-        return
-    raise b.error("mapped to the NPU, but the engine cannot compute it")
+    """The NPU jobs lowered at `op` (`npu_job`), staged through L1 by the tiles
+    `dnn-tile` chose for them, if it did."""
+    job = npu_job(op)
+    choice = tile_choice(op)
+    if isinstance(job, NpuMatmul):
+        lower_npu_matmul(b, job, buffers.__getitem__, dst, choice)
+    elif isinstance(job, NpuConv):
+        lower_npu_conv(b, job, buffers[job.conv.input], dst, choice)
+    else:
+        raise b.error("mapped to the NPU, but the engine cannot compute it")
 
 
 def _drop_unused_constants(block: Block) -> None:

@@ -22,29 +22,41 @@ from itertools import product
 
 import numpy as np
 from xdsl.dialects.builtin import IntegerType, MemRefType, StringAttr, TensorType, i8
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from xdeeploy import weights
 from xdeeploy.dialects import dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
 from xdeeploy.lowering.buffers import BufferBuilder, broadcast_strides, elem_size, shape_of
 from xdeeploy.lowering.dnn_kernels import add_int
+from xdeeploy.lowering.tile_loops import lower_tiled
 from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, Requant
+from xdeeploy.passes.dnn_tile import TileChoice
+from xdeeploy.passes.tiling_rules import npu_rows
 
 Buffers = Callable[[SSAValue], SSAValue]
 """The buffer of a tensor value."""
 
 
-def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSAValue) -> None:
+def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSAValue,
+                     choice: TileChoice | None = None) -> None:  # fmt: skip
     """The jobs reading the activation (and B, when computed at run time) and writing
     `out`: the requantization's result when fused, else the int32 product (plus a
-    gemm's C)."""
+    gemm's C). With `choice` (one job over all rows), its rows go through L1 in tiles."""
     a = buffer(job.activation)
     k, n = job.k_n
     rows, batch = job.rows, list(job.batch)
     a_steps = [s * rows * k for s in broadcast_strides(shape_of(a)[:-2], batch)]
     weights_of = _constant_weights(b, job) if job.weights is not None else _loaded_weights(
         b, buffer(job.source), k, n, batch)  # type: ignore[arg-type]  # fmt: skip
+    if choice is not None and not batch:
+        requant = _job_requant(b, job.requant, 0)
+        shift = job.requant.shift if job.requant is not None else 0
+        _tiled_job(b, job.op, _rows(b, a, [rows, k], 0), weights_of(()),
+                   _rows(b, out, [rows, n], 0), requant, shift, choice)  # fmt: skip
+        if job.addend is not None:
+            add_int(b, out, buffer(job.addend), out)
+        return
     for job_index, index in enumerate(product(*(range(d) for d in batch))):
         w = weights_of(index)
         requant = _job_requant(b, job.requant, job_index)
@@ -88,17 +100,34 @@ def _loaded_weights(b: BufferBuilder, source: SSAValue, k: int, n: int,
     return weights_of
 
 
+def _tiled_job(b: BufferBuilder, op: Operation, x: SSAValue, w: SSAValue, y: SSAValue,
+               requant: tuple[SSAValue, SSAValue] | None, shift: int,
+               choice: TileChoice) -> None:  # fmt: skip
+    """`npu.matmul` of rows x (in L2) into y, over the row tiles of `choice`, each staged
+    in L1 by DMA (the engine streams its activations from L1)."""
+    rows, k = shape_of(x)
+    n = shape_of(y)[1]
+    y_bytes = 1 if requant is not None else 4
+
+    def job_on(tb: BufferBuilder, _: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+        tb.insert(npu.MatmulOp(ins[0], w, outs[0], requant, shift))
+
+    lower_tiled(b, op, [x], [y], job_on, npu_rows(rows, k, n, y_bytes), choice)
+
+
 def _broadcast_index(index: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
     """The element of an array of `shape` that broadcasting reads at batch `index`."""
     tail = index[len(index) - len(shape) :] if shape else ()
     return tuple(i if d > 1 else 0 for i, d in zip(tail, shape, strict=True))
 
 
-def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -> None:
+def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue,
+                   choice: TileChoice | None = None) -> None:  # fmt: skip
     """The job reading buffer `x` (NCHW, N = 1) and writing `out` (NCHW: the conv's
     result, or the requantization's when fused). The engine streams height x width x
     channels: the input is transposed into an HWC buffer (or gathered into im2col
-    patches, pixels x taps) and the output back from one."""
+    patches, pixels x taps, whose rows go through L1 in the tiles of `choice`) and the
+    output back from one."""
     _, cin, h, wd = shape_of(x)
     _, cout, oh, ow = shape_of(out)
     requant = _job_requant(b, job.requant, 0)
@@ -111,7 +140,10 @@ def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue) -
                *job.dilations, job.pads[0], job.pads[1], oh, ow)  # fmt: skip
         w = _stored(b, npu_model.pack_weights("matmul", job.weights.reshape(cout, -1).T))
         y_hwc = b.alloc(MemRefType(_elem(out), [oh * ow, cout]))
-        b.insert(npu.MatmulOp(patches, w, y_hwc, requant, shift))
+        if choice is not None:
+            _tiled_job(b, job.conv, patches, w, y_hwc, requant, shift, choice)
+        else:
+            b.insert(npu.MatmulOp(patches, w, y_hwc, requant, shift))
     else:
         x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin]))
         b.call("xd_strided_copy", x, x_hwc, elem_size(x), 3, kernel.i32_array([h, wd, cin]),

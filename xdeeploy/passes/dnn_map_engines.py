@@ -302,6 +302,34 @@ def npu_gemm(gemm: dnn.GemmOp) -> NpuMatmul | None:
     return NpuMatmul(gemm, a, casts, np.ascontiguousarray(weights), None, (), None, gemm.bias)
 
 
+def fused_requant(op: Operation) -> dnn.RequantShiftOp | None:
+    """The requant_shift mapped with `op` (its only user) into one NPU job."""
+    user = only_user(op.results[0]) if op.results else None
+    return user if isinstance(user, dnn.RequantShiftOp) and engine_of(user) == "npu" else None
+
+
+def npu_job(op: Operation) -> NpuMatmul | NpuConv | None:
+    """The NPU job `convert-dnn-to-kernel` lowers at `op`: a requant_shift's, fused with
+    the product or convolution it reads, or a matmul's, gemm's or convolution's of its
+    own; None for other ops and for a producer whose requantization carries its job."""
+    if engine_of(op) != "npu":
+        return None
+    fused = isinstance(op, dnn.RequantShiftOp)
+    source = op.operands[0].owner if fused else op
+    if not fused and fused_requant(op) is not None:
+        return None
+    job: NpuMatmul | NpuConv | None = None
+    if isinstance(source, dnn.MatmulOp):
+        job = npu_matmul(source, fuse=fused)
+    elif isinstance(source, dnn.GemmOp) and not fused:
+        job = npu_gemm(source)
+    elif isinstance(source, dnn.ConvOp):
+        job = npu_conv(source, fuse=fused)
+    if job is None or (job.requant is not None) != fused:
+        return None
+    return job
+
+
 @dataclass(frozen=True)
 class JobCost:
     """What the cost model compares for the jobs of one op."""
@@ -430,7 +458,10 @@ class DnnMapEngines(ModulePass):
         from xdeeploy.platforms.cost_model import CostModel
 
         if not self.platform:
-            raise DeeployError("dnn-map-engines: engines=auto needs a platform with a cost model")
+            raise DeeployError(
+                "dnn-map-engines: engines=auto needs a platform with a cost model: add "
+                "platform=siracusa"
+            )
         platform = load_platform(self.platform)
         if "cost" not in platform.extra:
             raise DeeployError(

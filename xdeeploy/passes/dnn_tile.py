@@ -40,7 +40,7 @@ from xdeeploy.dialects import dnn
 from xdeeploy.errors import DeeployError
 from xdeeploy.passes.dnn_map_engines import engine_of
 from xdeeploy.passes.tile_solver import Problem, Solution, TilingInfeasible, solve
-from xdeeploy.passes.tiling_rules import OpTiling, tiling_of
+from xdeeploy.passes.tiling_rules import OpTiling, npu_tiling, tiling_of
 
 TILE_ATTR = "dnn.tile"
 
@@ -129,9 +129,12 @@ def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list
     records = []
     infeasible: list[tuple[TilingInfeasible, Operation]] = []
     for op in module.walk():
-        tiling = tiling_of(op) if _tensor_op(op) and engine_of(op) == "cluster" else None
+        if engine_of(op) == "npu":
+            tiling = npu_tiling(op)  # the rows of the job lowered here, if it has any
+        else:
+            tiling = tiling_of(op) if _tensor_op(op) else None
         if tiling is None:
-            continue  # no rule, or the NPU computes it (its job reads its buffers whole)
+            continue
         problem = problem_of(op, tiling, l1_size, double_buffer)
         start = time.perf_counter()
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from math import prod
 
 import numpy as np
 from xdsl.dialects.builtin import TensorType
@@ -27,6 +28,7 @@ from xdsl.ir import Operation, SSAValue
 
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, npu_job
 from xdeeploy.passes.tile_solver import Axis, Dim, Operand
 
 
@@ -183,6 +185,31 @@ _ELEMENTWISE = (
     dnn.IHardswishOp,
     dnn.TrueIntegerDivOp,
 )
+
+
+def npu_rows(rows: int, k: int, n: int, out_bytes: int) -> OpTiling:
+    """An NPU matmul job over row tiles: A (rows x K, 8-bit) in, Y (rows x N) out, both
+    staged in L1 (the engine streams from there), K and N whole (its weights sit in its
+    own memory)."""
+    a = Operand("a", (Axis("d0"), Axis(None, k)), 1)
+    y = Operand("y", (Axis("d0"), Axis(None, n)), out_bytes, is_output=True)
+    return OpTiling((Dim("d0", rows, True, 1),), (a, y))
+
+
+def npu_tiling(op: Operation) -> OpTiling | None:
+    """The row tiles of the NPU job lowered at `op` (`npu_job`): a matmul, a gemm, or a
+    convolution's im2col product, one job over all rows. Batched jobs (weights loaded per
+    batch) and the engine's own convolution modes stream their buffers whole."""
+    job = npu_job(op)
+    out_bytes = 4 if job is None or job.requant is None else 1
+    if isinstance(job, NpuMatmul) and not job.batch:
+        k, n = job.k_n
+        return npu_rows(job.rows, k, n, out_bytes)
+    if isinstance(job, NpuConv) and job.kind == "im2col":
+        cout, cin_g, kh, kw = job.weights.shape
+        pixels = prod(_shape(job.conv.result)[-2:])
+        return npu_rows(pixels, cin_g * kh * kw, cout, out_bytes)
+    return None
 
 
 def tiling_of(op: Operation) -> OpTiling | None:

@@ -9,8 +9,9 @@ target's layer marks are):
   accumulates at `npu_macs_per_cycle`; loading weights computed at run time into the
   engine's memory: a DMA transfer of the packed bytes (`dma_setup_cycles` plus the
   bytes at `dma_bytes_per_cycle`), not overlapped (the job waits for its weights). The
-  engine streams its activations from L1: each job's input and output move between L2
-  and L1 by DMA, which overlaps compute as double-buffered tiles would;
+  engine streams its activations from L1: a job `dnn-tile` did not stage (batched
+  jobs, the engine's own convolution modes) moves its input and output between L2 and
+  L1 by DMA, overlapping compute as double-buffered tiles would;
 * a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
   accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
   for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
@@ -42,6 +43,7 @@ from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR
 from xdeeploy.lowering.emit_c import const_int
+from xdeeploy.passes.plan_memory import L1
 from xdeeploy.platforms import Platform
 
 PARAMETERS = ("clock_hz", "int8_macs_per_cycle", "mac_efficiency", "f32_macs_per_cycle",
@@ -112,6 +114,8 @@ class CostModel:
             return 0.0
         x, y = call.arguments()[0], call.arguments()[5]
         assert isinstance(x, SSAValue) and isinstance(y, SSAValue)
+        if _in_l1(x):
+            return 0.0  # staged by the tile loop around it: its dma.start ops count
         nbytes = _buffer_bytes(x) + _buffer_bytes(y)
         return 2 * self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
 
@@ -222,6 +226,11 @@ class CostReport:
                 k: {"value": p.value, "source": p.source} for k, p in self.model.params.items()
             },  # fmt: skip
         }
+
+
+def _in_l1(value: SSAValue) -> bool:
+    ty = value.type
+    return isinstance(ty, MemRefType) and ty.memory_space == L1
 
 
 def _buffer_bytes(value: SSAValue) -> int:

@@ -109,3 +109,28 @@ func.func @requant_bounds(%x: tensor<2x16xi8>) -> tensor<2x3xi8> {
 
 // CHECK-LABEL: func.func @requant_bounds
 // CHECK:         kernel.call @xd_requant_shift({{.*}}) {kernel.requant_range = array<i64: -30720, 30481>}
+
+// An NPU job `dnn-tile` cut into row tiles: the engine streams from L1, so each tile of
+// A is fetched by DMA, the job computes it there, and its rows of the result go back;
+// the weights are read from the engine's memory, the scale and bias set once.
+func.func @npu_tiled(%x: tensor<64x40xi8>) -> tensor<64x20xi8> {
+  %w = dnn.constant dense<1> : tensor<40x20xi8>
+  %acc = dnn.matmul %x, %w {dnn.engine = "npu"} : (tensor<64x40xi8>, tensor<40x20xi8>) -> tensor<64x20xi32>
+  %mul = dnn.constant dense<3> : tensor<i32>
+  %add = dnn.constant dense<0> : tensor<i32>
+  %y = dnn.requant_shift %acc, %mul, %add {dnn.engine = "npu", dnn.tile = {tiles = array<i64: 16>, order = array<i64: 0>}, div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<64x20xi32>, tensor<i32>, tensor<i32>) -> tensor<64x20xi8>
+  func.return %y : tensor<64x20xi8>
+}
+
+// CHECK-LABEL: func.func @npu_tiled
+// CHECK:         %npu_weights = kernel.weights <{{.*}}> : memref<32x64xi8, "NPU">
+// CHECK-NEXT:    %x_l1 = memref.alloc() : memref<16x40xi8, "L1">
+// CHECK-NEXT:    %y_l1 = memref.alloc() : memref<16x20xi8, "L1">
+// CHECK:         scf.for %td0 = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:           %x_tile = memref.subview %x[%od0, 0] [16, 40] [1, 1]
+// CHECK-NEXT:      %[[IN:.*]] = dma.start %x_tile, %x_l1
+// CHECK-NEXT:      dma.wait %[[IN]]
+// CHECK-NEXT:      npu.matmul shift 8 (%x_l1, %npu_weights) requant(%npu_scale, %npu_bias) -> %y_l1
+// CHECK-NEXT:      %y_tile = memref.subview %y[%od0, 0] [16, 20] [1, 1]
+// CHECK-NEXT:      %[[OUT:.*]] = dma.start %y_l1, %y_tile
+// CHECK-NEXT:      dma.wait %[[OUT]]

@@ -30,3 +30,19 @@ func.func @requant(%x: tensor<256x128xi32>, %m: tensor<128xi32>, %a: tensor<128x
   %y = dnn.requant_shift %x, %m, %a {dnn.node = "rq", div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<256x128xi32>, tensor<128xi32>, tensor<128xi32>) -> tensor<256x128xi8>
   func.return %y : tensor<256x128xi8>
 }
+
+// An NPU job (a matmul by constant int8 weights and its requantization, marked by
+// dnn-map-engines) is tiled where it is lowered, on the requant: rows of A (200 B) in
+// and of the 8-bit result (40 B) out go through L1, both double-buffered, the weights
+// stay in the engine's memory. 32 rows: 32 · 2 · (200 + 40) = 15360 B of the 16000.
+// CHECK-LABEL: func.func @npu_job
+// CHECK:       %acc = dnn.matmul %x, %w {dnn.engine = "npu", dnn.node = "npu_mm"} :
+// CHECK:       dnn.requant_shift {{.*}} dnn.tile = {tiles = array<i64: 32>, order = array<i64: 0>, l1 = 15360 : i64
+func.func @npu_job(%x: tensor<512x200xi8>) -> tensor<512x40xi8> {
+  %w = dnn.constant dense<1> : tensor<200x40xi8>
+  %acc = dnn.matmul %x, %w {dnn.engine = "npu", dnn.node = "npu_mm"} : (tensor<512x200xi8>, tensor<200x40xi8>) -> tensor<512x40xi32>
+  %mul = dnn.constant dense<3> : tensor<i32>
+  %add = dnn.constant dense<0> : tensor<i32>
+  %y = dnn.requant_shift %acc, %mul, %add {dnn.engine = "npu", dnn.node = "npu_rq", div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<512x40xi32>, tensor<i32>, tensor<i32>) -> tensor<512x40xi8>
+  func.return %y : tensor<512x40xi8>
+}
