@@ -407,3 +407,33 @@ def test_npu_row_tiles_are_staged_through_l1_by_dma(tmp_path: Path) -> None:
     assert not any(isinstance(op, npu.MatmulOp) for op in module.walk())
     (got,) = run_buffers(module, [x.astype(np.int8)])
     assert np.array_equal(got, want.astype(np.int8))
+
+
+def test_batched_jobs_are_staged_through_l1_each(tmp_path: Path) -> None:
+    """Two activations: every one of the 4 batches loads its B into the engine's memory,
+    then runs its rows through L1 in tiles (a 3,000 B L1 for 48 rows of 64 + 4 · 40 B)."""
+    from xdsl.dialects import scf
+
+    from xdeeploy.interp.run_buffers import run_buffers
+    from xdeeploy.tools.build import lower
+    from xdeeploy.tools.cases import InputType
+
+    r = np.random.default_rng(4)
+    a = r.integers(-128, 128, (4, 48, 64)).astype(np.int8)
+    b = r.integers(-128, 128, (4, 64, 40)).astype(np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"])], "bmm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 48, 64]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [4, 64, 40])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 48, 40])],
+    )  # fmt: skip
+    int8 = InputType(np.dtype(np.int8))
+    module, _ = lower(helper.make_model(graph), l1=3000, input_types={"a": int8, "b": int8},
+                      engines="npu")  # fmt: skip
+    calls = [op for op in module.walk() if op.name == "kernel.call"]
+    jobs = [c for c in calls if c.kernel == "xd_npu_matmul"]  # type: ignore[attr-defined]
+    loads = [c for c in calls if c.kernel == "xd_npu_load_weights"]  # type: ignore[attr-defined]
+    assert len(jobs) == 4 and len(loads) == 4
+    assert all(isinstance(j.parent_op(), scf.ForOp) for j in jobs)
+    (got,) = run_buffers(module, [a, b])
+    assert np.array_equal(got, iref.matmul(a, b).astype(np.int32))

@@ -42,21 +42,13 @@ def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSA
                      choice: TileChoice | None = None) -> None:  # fmt: skip
     """The jobs reading the activation (and B, when computed at run time) and writing
     `out`: the requantization's result when fused, else the int32 product (plus a
-    gemm's C). With `choice` (one job over all rows), its rows go through L1 in tiles."""
+    gemm's C). With `choice`, each job's rows go through L1 in those tiles."""
     a = buffer(job.activation)
     k, n = job.k_n
     rows, batch = job.rows, list(job.batch)
     a_steps = [s * rows * k for s in broadcast_strides(shape_of(a)[:-2], batch)]
     weights_of = _constant_weights(b, job) if job.weights is not None else _loaded_weights(
         b, buffer(job.source), k, n, batch)  # type: ignore[arg-type]  # fmt: skip
-    if choice is not None and not batch:
-        requant = _job_requant(b, job.requant, 0)
-        shift = job.requant.shift if job.requant is not None else 0
-        _tiled_job(b, job.op, _rows(b, a, [rows, k], 0), weights_of(()),
-                   _rows(b, out, [rows, n], 0), requant, shift, choice)  # fmt: skip
-        if job.addend is not None:
-            add_int(b, out, buffer(job.addend), out)
-        return
     for job_index, index in enumerate(product(*(range(d) for d in batch))):
         w = weights_of(index)
         requant = _job_requant(b, job.requant, job_index)
@@ -64,7 +56,10 @@ def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSA
         a_at = sum(i * s for i, s in zip(index, a_steps, strict=True))
         x = _rows(b, a, [rows, k], a_at)
         y = _rows(b, out, [rows, n], job_index * rows * n)
-        b.insert(npu.MatmulOp(x, w, y, requant, shift))
+        if choice is not None:
+            _tiled_job(b, job.op, x, w, y, requant, shift, choice)
+        else:
+            b.insert(npu.MatmulOp(x, w, y, requant, shift))
     if job.addend is not None:
         add_int(b, out, buffer(job.addend), out)
 

@@ -197,12 +197,12 @@ def npu_rows(rows: int, k: int, n: int, out_bytes: int) -> OpTiling:
 
 
 def npu_tiling(op: Operation) -> OpTiling | None:
-    """The row tiles of the NPU job lowered at `op` (`npu_job`): a matmul, a gemm, or a
-    convolution's im2col product, one job over all rows. Batched jobs (weights loaded per
-    batch) and the engine's own convolution modes stream their buffers whole."""
+    """The row tiles of the NPU jobs lowered at `op` (`npu_job`): a matmul's (each batch's
+    job alike), a gemm's, or a convolution's im2col product. The engine's own
+    convolution modes stream their buffers whole."""
     job = npu_job(op)
     out_bytes = 4 if job is None or job.requant is None else 1
-    if isinstance(job, NpuMatmul) and not job.batch:
+    if isinstance(job, NpuMatmul):
         k, n = job.k_n
         return npu_rows(job.rows, k, n, out_bytes)
     if isinstance(job, NpuConv) and job.kind == "im2col":

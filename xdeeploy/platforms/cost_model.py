@@ -9,9 +9,9 @@ target's layer marks are):
   accumulates at `npu_macs_per_cycle`; loading weights computed at run time into the
   engine's memory: a DMA transfer of the packed bytes (`dma_setup_cycles` plus the
   bytes at `dma_bytes_per_cycle`), not overlapped (the job waits for its weights). The
-  engine streams its activations from L1: a job `dnn-tile` did not stage (batched
-  jobs, the engine's own convolution modes) moves its input and output between L2 and
-  L1 by DMA, overlapping compute as double-buffered tiles would;
+  engine streams its activations from L1: a job `dnn-tile` did not stage (the engine's
+  own convolution modes, or no L1 budget) moves its input and output between L2 and L1
+  by DMA, overlapping compute as double-buffered tiles would;
 * a kernel call: `call_cycles` plus its work at the kernel's rate on one core: multiply-
   accumulates (matrix products, convolutions) at `int8_macs_per_cycle · mac_efficiency`
   for integer kernels or `f32_macs_per_cycle` for float ones; other kernels per output
