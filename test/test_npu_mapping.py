@@ -240,7 +240,8 @@ def test_convolutions_run_on_the_npu(kind: str, stride: int, requant: bool, tmp_
     case = _rq_conv(tmp_path / "conv", kind, stride, requant)
     assert deeploy.main(["run", str(case), "--platform", "siracusa", "--engines", "npu"]) == 0
     out = capsys.readouterr().out
-    assert "1 passed, 0 failed" in out and "npu: conv2d;" in out and "(exact)" in out
+    # in L1, the transposes are DMA transfers: no cluster kernel is left
+    assert "1 passed, 0 failed" in out and "npu: conv2d]" in out and "(exact)" in out
     assert "conv2d_int" not in out and "requant_shift" not in out
 
 
@@ -437,3 +438,30 @@ def test_batched_jobs_are_staged_through_l1_each(tmp_path: Path) -> None:
     assert all(isinstance(j.parent_op(), scf.ForOp) for j in jobs)
     (got,) = run_buffers(module, [a, b])
     assert np.array_equal(got, iref.matmul(a, b).astype(np.int32))
+
+
+@pytest.mark.parametrize(("l1", "staged"), [(4000, True), (300, False)])
+def test_a_convolution_in_the_engines_mode_is_staged_whole_when_it_fits(
+    l1: int, staged: bool, tmp_path: Path
+) -> None:
+    """A 3x3 convolution's input (5 x 7 x 5 B) and requantized output (9 x 7 x 5 B) fit
+    4,000 B of L1: DMA transfers move them there transposed (no cluster kernel left);
+    in 300 B they do not, and the job reads HWC buffers the cluster transposes in L2.
+    Either way the DMA-checking interpreter computes integer_reference's bits."""
+    from xdeeploy.dialects import dma
+    from xdeeploy.interp.run_buffers import run_buffers
+    from xdeeploy.tools.build import lower
+    from xdeeploy.tools.cases import InputType
+
+    case = _rq_conv(tmp_path / "conv", "dense", 1, True)
+    model = onnx.load(case / "network.onnx")
+    x = np.load(case / "inputs.npz")["input_0"].astype(np.int8)
+    want = np.load(case / "outputs.npz")["output_0"].astype(np.int8)
+    module, _ = lower(model, l1=l1, input_types={"x": InputType(np.dtype(np.int8))},
+                      engines="npu")  # fmt: skip
+    kernels = {op.kernel for op in module.walk() if op.name == "kernel.call"}  # type: ignore[attr-defined]
+    assert "xd_npu_conv2d" in kernels
+    assert ("xd_strided_copy" not in kernels) == staged
+    assert any(isinstance(op, dma.StartOp) for op in module.walk()) == staged
+    (got,) = run_buffers(module, [x])
+    assert np.array_equal(got, want)

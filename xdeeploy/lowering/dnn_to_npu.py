@@ -21,15 +21,23 @@ from collections.abc import Callable
 from itertools import product
 
 import numpy as np
-from xdsl.dialects.builtin import IntegerType, MemRefType, StringAttr, TensorType, i8
+from xdsl.dialects import memref
+from xdsl.dialects.builtin import (
+    IntegerType,
+    MemRefType,
+    StridedLayoutAttr,
+    StringAttr,
+    TensorType,
+    i8,
+)
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from xdeeploy import weights
-from xdeeploy.dialects import dnn, kernel, npu
+from xdeeploy.dialects import dma, dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
 from xdeeploy.lowering.buffers import BufferBuilder, broadcast_strides, elem_size, shape_of
 from xdeeploy.lowering.dnn_kernels import add_int
-from xdeeploy.lowering.tile_loops import lower_tiled
+from xdeeploy.lowering.tile_loops import L1, lower_tiled
 from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, Requant
 from xdeeploy.passes.dnn_tile import TileChoice
 from xdeeploy.passes.tiling_rules import npu_rows
@@ -122,7 +130,8 @@ def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue,
     result, or the requantization's when fused). The engine streams height x width x
     channels: the input is transposed into an HWC buffer (or gathered into im2col
     patches, pixels x taps, whose rows go through L1 in the tiles of `choice`) and the
-    output back from one."""
+    output back from one; with `choice` (one tile), the HWC buffers are in L1 and the
+    transposes DMA transfers."""
     _, cin, h, wd = shape_of(x)
     _, cout, oh, ow = shape_of(out)
     requant = _job_requant(b, job.requant, 0)
@@ -139,6 +148,9 @@ def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue,
             _tiled_job(b, job.conv, patches, w, y_hwc, requant, shift, choice)
         else:
             b.insert(npu.MatmulOp(patches, w, y_hwc, requant, shift))
+    elif choice is not None:
+        _staged_conv(b, job, x, out, requant, shift)
+        return
     else:
         x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin]))
         b.call("xd_strided_copy", x, x_hwc, elem_size(x), 3, kernel.i32_array([h, wd, cin]),
@@ -148,6 +160,30 @@ def lower_npu_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue,
         b.insert(npu.Conv2dOp(job.kind, x_hwc, w, y_hwc, requant, job.stride, job.pads, shift))
     b.call("xd_strided_copy", y_hwc, out, elem_size(out), 3, kernel.i32_array([cout, oh, ow]),
            kernel.i32_array([1, ow * cout, cout]))  # fmt: skip
+
+
+def _staged_conv(b: BufferBuilder, job: NpuConv, x: SSAValue, out: SSAValue,
+                 requant: tuple[SSAValue, SSAValue] | None, shift: int) -> None:  # fmt: skip
+    """The job on HWC buffers in L1, filled and emptied by DMA transfers that transpose
+    (a DMA moves any strided view): x seen as height x width x channels, the result
+    written back through the same view of `out`."""
+    _, cin, h, wd = shape_of(x)
+    _, cout, oh, ow = shape_of(out)
+    x_hwc = b.alloc(MemRefType(_elem(x), [h, wd, cin], memory_space=L1))
+    y_hwc = b.alloc(MemRefType(_elem(out), [oh, ow, cout], memory_space=L1))
+    w = _stored(b, npu_model.pack_weights(job.kind, job.weights))
+    b.insert(dma.WaitOp(b.insert(dma.StartOp(_hwc_view(b, x), x_hwc))))
+    b.insert(npu.Conv2dOp(job.kind, x_hwc, w, y_hwc, requant, job.stride, job.pads, shift))
+    b.insert(dma.WaitOp(b.insert(dma.StartOp(y_hwc, _hwc_view(b, out)))))
+
+
+def _hwc_view(b: BufferBuilder, nchw: SSAValue) -> SSAValue:
+    """An NCHW buffer (N = 1) seen as height x width x channels (an alias, strided)."""
+    _, c, h, wd = shape_of(nchw)
+    strides = [wd, 1, h * wd]
+    ty = MemRefType(_elem(nchw), [h, wd, c], StridedLayoutAttr(strides, 0))
+    cast = memref.ReinterpretCastOp(nchw, [], [], [], [0], [h, wd, c], strides, ty)
+    return b.insert(cast).results[0]
 
 
 def _job_requant(b: BufferBuilder, requant: Requant | None,

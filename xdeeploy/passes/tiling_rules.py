@@ -198,8 +198,8 @@ def npu_rows(rows: int, k: int, n: int, out_bytes: int) -> OpTiling:
 
 def npu_tiling(op: Operation) -> OpTiling | None:
     """The row tiles of the NPU jobs lowered at `op` (`npu_job`): a matmul's (each batch's
-    job alike), a gemm's, or a convolution's im2col product. The engine's own
-    convolution modes stream their buffers whole."""
+    job alike), a gemm's, or a convolution's im2col product. A convolution in the
+    engine's own modes stages its HWC input and output whole (one tile)."""
     job = npu_job(op)
     out_bytes = 4 if job is None or job.requant is None else 1
     if isinstance(job, NpuMatmul):
@@ -209,6 +209,11 @@ def npu_tiling(op: Operation) -> OpTiling | None:
         cout, cin_g, kh, kw = job.weights.shape
         pixels = prod(_shape(job.conv.result)[-2:])
         return npu_rows(pixels, cin_g * kh * kw, cout, out_bytes)
+    if isinstance(job, NpuConv):
+        x = Operand("x", tuple(Axis(None, s) for s in _shape(job.conv.input)[1:]), 1)
+        y = Operand("y", tuple(Axis(None, s) for s in _shape(job.conv.result)[1:]), out_bytes,
+                    is_output=True)  # fmt: skip
+        return OpTiling((Dim("d0", 1, False),), (x, y))
     return None
 
 

@@ -124,7 +124,7 @@ func.func @npu_tiled(%x: tensor<64x40xi8>) -> tensor<64x20xi8> {
 
 // CHECK-LABEL: func.func @npu_tiled
 // CHECK:         %npu_weights = kernel.weights <{{.*}}> : memref<32x64xi8, "NPU">
-// CHECK-NEXT:    %x_l1 = memref.alloc() : memref<16x40xi8, "L1">
+// CHECK:         %x_l1 = memref.alloc() : memref<16x40xi8, "L1">
 // CHECK-NEXT:    %y_l1 = memref.alloc() : memref<16x20xi8, "L1">
 // CHECK:         scf.for %td0 = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK:           %x_tile = memref.subview %x[%od0, 0] [16, 40] [1, 1]
@@ -134,3 +134,26 @@ func.func @npu_tiled(%x: tensor<64x40xi8>) -> tensor<64x20xi8> {
 // CHECK-NEXT:      %y_tile = memref.subview %y[%od0, 0] [16, 20] [1, 1]
 // CHECK-NEXT:      %[[OUT:.*]] = dma.start %y_l1, %y_tile
 // CHECK-NEXT:      dma.wait %[[OUT]]
+
+// A convolution in the engine's own mode staged whole (one tile): DMA transfers move
+// the NCHW input, seen as height x width x channels, into an L1 buffer, and the HWC
+// result back through the same view of the output: the transposes are the transfers.
+func.func @npu_conv_staged(%x: tensor<1x2x5x5xi8>) -> tensor<1x2x5x5xi32> {
+  %w = dnn.constant dense<1> : tensor<2x2x3x3xi8>
+  %y = dnn.conv %x, %w {dnn.engine = "npu", dnn.tile = {tiles = array<i64: 1>, order = array<i64: 0>}, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x2x5x5xi8>, tensor<2x2x3x3xi8> -> tensor<1x2x5x5xi32>
+  func.return %y : tensor<1x2x5x5xi32>
+}
+
+// CHECK-LABEL: func.func @npu_conv_staged
+// CHECK:         %[[XL1:.*]] = memref.alloc() : memref<5x5x2xi8, "L1">
+// CHECK-NEXT:    %[[YL1:.*]] = memref.alloc() : memref<5x5x2xi32, "L1">
+// CHECK-NEXT:    %npu_weights = kernel.weights
+// CHECK-NEXT:    %[[XV:.*]] = memref.reinterpret_cast %x to offset: [0], sizes: [5, 5, 2], strides: [5, 1, 25] : memref<1x2x5x5xi8> to memref<5x5x2xi8, strided<[5, 1, 25]>>
+// CHECK-NEXT:    %[[IN:.*]] = dma.start %[[XV]], %[[XL1]]
+// CHECK-NEXT:    dma.wait %[[IN]]
+// CHECK-NEXT:    npu.conv2d dense3x3 stride 1 pad [1, 1, 1, 1] shift 0 (%[[XL1]], %npu_weights) -> %[[YL1]]
+// CHECK-NEXT:    %[[YV:.*]] = memref.reinterpret_cast %y to offset: [0], sizes: [5, 5, 2], strides: [5, 1, 25]
+// CHECK-NEXT:    %[[OUT:.*]] = dma.start %[[YL1]], %[[YV]]
+// CHECK-NEXT:    dma.wait %[[OUT]]
+// CHECK-NOT:     xd_strided_copy
+// CHECK:         func.return

@@ -46,3 +46,13 @@ func.func @npu_job(%x: tensor<512x200xi8>) -> tensor<512x40xi8> {
   %y = dnn.requant_shift %acc, %mul, %add {dnn.engine = "npu", dnn.node = "npu_rq", div = 256 : i64, n_levels = 256 : i64, signed} : (tensor<512x40xi32>, tensor<i32>, tensor<i32>) -> tensor<512x40xi8>
   func.return %y : tensor<512x40xi8>
 }
+
+// A convolution in the engine's own mode stages its HWC input (2 x 5 x 5 B) and int32
+// output (2 x 5 x 5 x 4 B) whole: 250 B, one tile.
+// CHECK-LABEL: func.func @npu_conv
+// CHECK:       dnn.conv {{.*}} dnn.tile = {tiles = array<i64: 1>, order = array<i64: 0>, l1 = 250 : i64
+func.func @npu_conv(%x: tensor<1x2x5x5xi8>) -> tensor<1x2x5x5xi32> {
+  %w = dnn.constant dense<1> : tensor<2x2x3x3xi8>
+  %y = dnn.conv %x, %w {dnn.engine = "npu", dnn.node = "npu_conv", strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x2x5x5xi8>, tensor<2x2x3x3xi8> -> tensor<1x2x5x5xi32>
+  func.return %y : tensor<1x2x5x5xi32>
+}
