@@ -12,7 +12,10 @@ one `npu.matmul`. For all:
   constants, one per output column;
 * activations and results seen as rows x features.
 
-A fused requantization's int32 accumulators never exist in memory.
+A fused requantization's int32 accumulators never exist in memory. Where `dnn-tile`
+chose tiles for a job (the engine streams from L1), its rows go through L1 by DMA in
+those tiles, or, for a convolution in the engine's own modes, its whole input and
+output, the DMA transfers doing the transposes.
 """
 
 from __future__ import annotations
