@@ -360,7 +360,8 @@ def test_the_report_counts_the_npu_memory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Resident weights: 20 columns x 40 rows packed into [32, 64]; weights loaded at
-    run time (40 x 36, one buffer for both batches) into a [64, 64] arena."""
+    run time (40 x 36, one buffer for both batches) into a [64, 64] arena. The tiling
+    table lists each job as the NPU's."""
     r = np.random.default_rng(3)
     resident = _case(tmp_path / "rq", 256)
     a = r.integers(-128, 128, (2, 5, 40)).astype(np.float32)
@@ -374,7 +375,10 @@ def test_the_report_counts_the_npu_memory(
                 "--platform", "siracusa", "--engines", "npu", "--report", "-o",
                 str(tmp_path / "build")]  # fmt: skip
         assert deeploy.main(args) == 0
-        assert f"NPU memory: {line} for weights loaded at run time" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert f"NPU memory: {line} for weights loaded at run time" in out
+        # the tiling table names the job its rows go through L1 for
+        assert any(row.split()[1:2] == ["npu.matmul"] for row in out.splitlines())
 
 
 def test_npu_row_tiles_are_staged_through_l1_by_dma(tmp_path: Path) -> None:

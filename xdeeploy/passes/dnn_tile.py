@@ -38,7 +38,7 @@ from xdsl.passes import ModulePass
 
 from xdeeploy.dialects import dnn
 from xdeeploy.errors import DeeployError
-from xdeeploy.passes.dnn_map_engines import engine_of
+from xdeeploy.passes.dnn_map_engines import NpuConv, engine_of, npu_job
 from xdeeploy.passes.tile_solver import Problem, Solution, TilingInfeasible, solve
 from xdeeploy.passes.tiling_rules import OpTiling, npu_tiling, tiling_of
 
@@ -146,10 +146,18 @@ def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list
         seconds = time.perf_counter() - start
         op.attributes[TILE_ATTR] = tile_attr(tiling, solution)
         dims = tuple(d.size for d in tiling.dims)
-        records.append(TileRecord(dnn.node_name(op), op.name, dims, solution, seconds))
+        records.append(TileRecord(dnn.node_name(op), _label(op), dims, solution, seconds))
     if infeasible:
         raise _budget_error(infeasible)
     return records
+
+
+def _label(op: Operation) -> str:
+    """What the report calls the op: the NPU job it lowers to, or its own name."""
+    if engine_of(op) != "npu":
+        return op.name
+    job = npu_job(op)
+    return "npu.conv2d" if isinstance(job, NpuConv) and job.kind != "im2col" else "npu.matmul"
 
 
 def _budget_error(infeasible: list[tuple[TilingInfeasible, Operation]]) -> DeeployError:
