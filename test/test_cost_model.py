@@ -126,6 +126,16 @@ def test_npu_jobs_stage_their_activations_through_l1_by_dma() -> None:
     assert layers["dw"].dma == 2 * 40 + (8 * 8 * 16 + 4 * 4 * 16 * 4) / 8
 
 
+def test_npu_jobs_add_their_energy_per_mac() -> None:
+    """At 1 cycle per second and 2 W, the energy is 2 J per modeled cycle plus 0.5 J per
+    NPU multiply-accumulate: 4 · 40 · 20 for the matmul, 4 · 4 · 16 · 9 for the conv."""
+    model = _model(clock_hz=1, power_w=2, npu_joules_per_mac=0.5)
+    report = model.estimate(parse_ir(NPU))
+    macs = 4 * 40 * 20 + 4 * 4 * 16 * 9
+    assert report.microjoules == pytest.approx((report.cycles * 2 + macs * 0.5) * 1e6)
+    assert sum(layer.npu_macs for layer in report.layers) == macs
+
+
 def test_weights_loaded_at_run_time_cost_a_transfer_the_job_waits_for() -> None:
     """The packed 32 x 64 bytes at 8 bytes per cycle after a 40-cycle set-up; the job
     waits, so it is compute time (not the DMA engine's, which overlaps)."""

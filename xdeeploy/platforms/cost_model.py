@@ -26,6 +26,9 @@ target's layer marks are):
 A copy from an input into the output that may alias it (`dnn.may_alias`: a KV cache)
 costs only its call: a decode loop passes the present cache as the past one, and the
 runtime's `xd_copy` then has nothing to move.
+
+Energy: the chip's average power (`power_w`) over the modeled time, plus
+`npu_joules_per_mac` for each multiply-accumulate of the NPU's jobs.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from xdeeploy.platforms import Platform
 PARAMETERS = ("clock_hz", "int8_macs_per_cycle", "mac_efficiency", "f32_macs_per_cycle",
               "element_cycles", "math_cycles", "call_cycles", "fork_cycles",
               "dma_bytes_per_cycle", "dma_setup_cycles", "npu_macs_per_cycle",
-              "npu_job_cycles", "power_w")  # fmt: skip
+              "npu_job_cycles", "power_w", "npu_joules_per_mac")  # fmt: skip
 
 MATH_KERNELS = frozenset({"xd_unary_f32", "xd_softmax_f32", "xd_layernorm_f32",
                           "xd_rmsnorm_f32", "xd_isoftmax", "xd_ita_max", "xd_irmsnorm",
@@ -132,37 +135,51 @@ class CostModel:
         layers: dict[str, LayerCost] = {}
         for op in fn.body.block.ops:
             node = dnn.node_name(op) if dnn.NODE_ATTR in op.attributes else None
-            compute, transfer = self._cost(op, in_place)
-            if node is None or (compute == 0 and transfer == 0):
+            cost = self._cost(op, in_place)
+            if node is None or (cost.compute == 0 and cost.dma == 0):
                 continue
             layer = layers.setdefault(node, LayerCost(node))
-            layer.compute += compute
-            layer.dma += transfer
+            layer.compute += cost.compute
+            layer.dma += cost.dma
+            layer.npu_macs += cost.npu_macs
         return CostReport(self, list(layers.values()))
 
-    def _cost(self, op: Operation, in_place: InPlace) -> tuple[float, float]:
-        """(compute cycles on the busiest core, DMA cycles) of `op`."""
+    def _cost(self, op: Operation, in_place: InPlace) -> _Cost:
+        """Compute cycles on the busiest core, DMA cycles and NPU MACs of `op`."""
         match op:
             case kernel.CallOp():
-                return self.call_cycles(op, in_place), self.npu_staging_cycles(op)
+                macs = multiply_accumulates(op) if op.kernel.startswith("xd_npu_") else None
+                return _Cost(self.call_cycles(op, in_place), self.npu_staging_cycles(op),
+                             macs or 0)  # fmt: skip
             case dma.StartOp():
-                return 0.0, self.dma_cycles(op)
+                return _Cost(0.0, self.dma_cycles(op))
             case cluster.ForkOp():
-                compute, transfer = self._block(op.body.block, in_place)
-                return self["fork_cycles"] + compute, transfer
+                body = self._block(op.body.block, in_place)
+                return body + _Cost(self["fork_cycles"])
             case scf.ForOp():
-                compute, transfer = self._block(op.body.block, in_place)
-                trips = _trip_count(op)
-                return trips * compute, trips * transfer
+                return self._block(op.body.block, in_place).times(_trip_count(op))
             case _:
-                return 0.0, 0.0
+                return _Cost()
 
-    def _block(self, block: Block, in_place: InPlace) -> tuple[float, float]:
-        compute = transfer = 0.0
+    def _block(self, block: Block, in_place: InPlace) -> _Cost:
+        total = _Cost()
         for op in block.ops:
-            c, t = self._cost(op, in_place)
-            compute, transfer = compute + c, transfer + t
-        return compute, transfer
+            total = total + self._cost(op, in_place)
+        return total
+
+
+@dataclass(frozen=True)
+class _Cost:
+    compute: float = 0.0
+    dma: float = 0.0
+    npu_macs: float = 0.0
+
+    def __add__(self, other: _Cost) -> _Cost:
+        return _Cost(self.compute + other.compute, self.dma + other.dma,
+                     self.npu_macs + other.npu_macs)  # fmt: skip
+
+    def times(self, k: int) -> _Cost:
+        return _Cost(k * self.compute, k * self.dma, k * self.npu_macs)
 
 
 @dataclass
@@ -170,6 +187,7 @@ class LayerCost:
     node: str
     compute: float = 0.0
     dma: float = 0.0
+    npu_macs: float = 0.0
 
     @property
     def cycles(self) -> float:
@@ -197,7 +215,10 @@ class CostReport:
 
     @property
     def microjoules(self) -> float:
-        return self.seconds * self.model["power_w"] * 1e6
+        """The chip's average power over the modeled time, plus the NPU's energy per
+        multiply-accumulate for its jobs (its draw beyond the cluster's)."""
+        npu = sum(layer.npu_macs for layer in self.layers) * self.model["npu_joules_per_mac"]
+        return (self.seconds * self.model["power_w"] + npu) * 1e6
 
     def lines(self) -> Iterator[str]:
         yield ("cost MODEL (not a measurement; parameters and their sources: the "
@@ -219,7 +240,13 @@ class CostReport:
             "tokens_per_second": self.tokens_per_second,
             "microjoules_per_token": self.microjoules,
             "layers": [
-                {"node": lc.node, "cycles": lc.cycles, "compute": lc.compute, "dma": lc.dma}
+                {
+                    "node": lc.node,
+                    "cycles": lc.cycles,
+                    "compute": lc.compute,
+                    "dma": lc.dma,
+                    "npu_macs": lc.npu_macs,
+                }
                 for lc in self.layers
             ],  # fmt: skip
             "parameters": {
