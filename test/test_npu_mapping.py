@@ -469,3 +469,32 @@ def test_a_convolution_in_the_engines_mode_is_staged_whole_when_it_fits(
     assert any(isinstance(op, dma.StartOp) for op in module.walk()) == staged
     (got,) = run_buffers(module, [x])
     assert np.array_equal(got, want)
+
+
+def test_generate_decodes_on_siracusa_with_the_npu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The int8 Llama's decoding loop with its KV cache, its projections NPU jobs: the
+    logits are the interpreter's bits at every step, and the cost model gives the
+    modeled time per token."""
+    from conftest import tiny_int8_llama
+
+    path = tiny_int8_llama(tmp_path)
+    capsys.readouterr()
+    argv = ["generate", str(path), "--platform", "siracusa", "--engines", "npu", "--steps", "3",
+            "--check"]  # fmt: skip
+    assert deeploy.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "kernels npu: matmul;" in out
+    assert "max logit difference 0 (tolerance 0, bit-exact)" in out
+    assert "cost MODEL (not a measurement):" in out and "uJ/token" in out
+
+
+def test_generate_takes_engines_on_siracusa_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["generate", str(tmp_path / "q.onnx"), "--platform", "generic", "--engines", "npu"]
+    assert deeploy.main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --engines is for --platform siracusa, not generic"
+    )

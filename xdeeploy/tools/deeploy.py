@@ -348,7 +348,9 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("generate", help="prompt, then greedy decoding with the KV cache")
     p.add_argument("model", type=Path, help="a decode-mode model from `deeploy model llama`")
     p.add_argument(
-        "--platform", choices=["generic", "rv32-virt", "interp", "onnxruntime"], default="generic"
+        "--platform",
+        choices=["generic", "rv32-virt", "siracusa", "interp", "onnxruntime"],
+        default="generic",
     )
     p.add_argument("--steps", type=int, default=16, help="tokens to generate")
     p.add_argument("--prompt", help="text to start from (models with a tokenizer)")
@@ -357,6 +359,13 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--cores", type=int, metavar="N", help="rv32-virt: harts to run on (default: 8)")
     _add_kernels_option(p)
+    p.add_argument(
+        "--engines",
+        choices=["cluster", "npu", "auto"],
+        default="cluster",
+        help="siracusa: npu runs the matrix products the NPU can compute as its jobs; auto "
+        "those its cost model puts faster there",
+    )
     p.set_defaults(func=_cmd_generate)
 
 
@@ -368,9 +377,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.cores is not None and args.platform != "rv32-virt":
         raise DeeployError(f"--cores is for --platform rv32-virt, not {args.platform}")
     _check_kernels(args)
+    if args.engines != "cluster" and args.platform != "siracusa":
+        raise DeeployError(f"--engines is for --platform siracusa, not {args.platform}")
     model = load_model(args.model)
     return generate(model, args.platform, args.steps, args.prompt, args.check, cores=args.cores,
-                    kernels=args.kernels)  # fmt: skip
+                    kernels=args.kernels, engines=args.engines)  # fmt: skip
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

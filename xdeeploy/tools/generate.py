@@ -167,6 +167,33 @@ class Rv32Session:
         return logits
 
 
+class SiracusaSession(GenericSession):
+    """Siracusa's program run functionally on the host, as `deeploy run --platform
+    siracusa` does: tiled for its L1 and L2, split across its cores (threads), NPU jobs
+    (option `engines`) in the engine's functional model. Its time per token is the
+    platform's cost model (a model, not a measurement)."""
+
+    name = "siracusa"
+
+    def __init__(self, model: onnx.ModelProto, engines: str = "cluster"):
+        from xdeeploy.platforms import load_platform
+        from xdeeploy.platforms.cost_model import CostModel
+        from xdeeploy.tools.build import build_shared_library, compile_model
+        from xdeeploy.tools.host import HostLibrary
+
+        platform = load_platform(self.name)
+        self._tmp = tempfile.TemporaryDirectory(prefix="xdeeploy-generate-")
+        build = compile_model(model, Path(self._tmp.name) / "build", l1=platform.l1,
+                              l2=platform.l2, cores=platform.cores,
+                              cost=CostModel.of(platform), engines=engines,
+                              platform=self.name)  # fmt: skip
+        self._lib = HostLibrary(build, build_shared_library(build))
+        self.kernels = build.kernel_names()
+        self.cost = build.cost
+        self._caches = _zero_caches(model)
+        self._logits = np.zeros(build.outputs[0].shape, dtype=np.float32)
+
+
 SESSIONS = {
     "interp": InterpSession,
     "onnxruntime": OnnxruntimeSession,
@@ -208,6 +235,7 @@ def generate(
     out: object = None,
     cores: int | None = None,
     kernels: str = "c",
+    engines: str = "cluster",
 ) -> int:
     # Looked up per call, not bound at import: callers (and pytest) may swap sys.stdout.
     out = out if out is not None else sys.stdout
@@ -226,11 +254,13 @@ def generate(
         raise DeeployError(
             f"{len(tokens)} prompt tokens + {steps} steps exceed the context of {context}"
         )
-    session: Session = (
-        Rv32Session(model, cores, kernels)
-        if platform == Rv32Session.name
-        else SESSIONS[platform](model)
-    )
+    session: Session
+    if platform == Rv32Session.name:
+        session = Rv32Session(model, cores, kernels)
+    elif platform == SiracusaSession.name:
+        session = SiracusaSession(model, engines)
+    else:
+        session = SESSIONS[platform](model)
     checker = None
     if check:
         # Quantized models: our interpreter, bit-exact against the C (float arithmetic
@@ -286,7 +316,8 @@ def generate(
     calls = len(tokens) + max(steps - 1, 0)
     print(file=out)  # type: ignore[call-overload]
     rate = calls / elapsed if elapsed > 0 else float("inf")
-    print(f"generate: {platform}: {calls} steps, {rate:.1f} tokens/s", file=out)  # type: ignore[call-overload]
+    where = " on the host (its functional model)" if platform == SiracusaSession.name else ""
+    print(f"generate: {platform}: {calls} steps, {rate:.1f} tokens/s{where}", file=out)  # type: ignore[call-overload]
     if isinstance(session, Rv32Session) and session.instructions:
         print(f"generate: {platform}: kernels {session.kernels}", file=out)  # type: ignore[call-overload]
         counts = session.instructions
@@ -299,6 +330,16 @@ def generate(
         print(
             f"generate: {platform}: {sum(counts) / len(counts):.0f} instructions/token "
             f"(min {min(counts)}, max {max(counts)}; {harts}; QEMU -icount shift=0)",
+            file=out,  # type: ignore[call-overload]
+        )
+    if isinstance(session, SiracusaSession) and session.cost is not None:
+        cost = session.cost
+        print(f"generate: {platform}: kernels {session.kernels}", file=out)  # type: ignore[call-overload]
+        print(
+            f"generate: {platform}: cost MODEL (not a measurement): {cost.cycles:,.0f} "
+            f"cycles/token = {cost.tokens_per_second:,.1f} tokens/s, "
+            f"{cost.microjoules:,.1f} uJ/token (deeploy compile --report: per layer, with "
+            "the parameters' sources)",
             file=out,  # type: ignore[call-overload]
         )
     if checker:
