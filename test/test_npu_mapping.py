@@ -378,7 +378,10 @@ def test_the_report_counts_the_npu_memory(
         out = capsys.readouterr().out
         assert f"NPU memory: {line} for weights loaded at run time" in out
         # the tiling table names the job its rows go through L1 for
-        assert any(row.split()[1:2] == ["npu.matmul"] for row in out.splitlines())
+        rows = [row.split() for row in out.splitlines() if row.split()[1:2] == ["npu.matmul"]]
+        assert len(rows) == 1
+    # both batches' jobs move their rows: 2 · (5 · 40 B in + 5 · 36 · 4 B out)
+    assert rows[0][4] == str(2 * (5 * 40 + 5 * 36 * 4))
 
 
 def test_npu_row_tiles_are_staged_through_l1_by_dma(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from xdsl.passes import ModulePass
 
 from xdeeploy.dialects import dnn
 from xdeeploy.errors import DeeployError
-from xdeeploy.passes.dnn_map_engines import NpuConv, engine_of, npu_job
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, engine_of, npu_job
 from xdeeploy.passes.tile_solver import Problem, Solution, TilingInfeasible, solve
 from xdeeploy.passes.tiling_rules import OpTiling, npu_tiling, tiling_of
 
@@ -118,6 +118,8 @@ class TileRecord:
     dims: tuple[int, ...]
     solution: Solution
     seconds: float
+    runs: int = 1
+    """How many times the tiled loop runs: one per batch of a batched NPU product."""
 
 
 def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list[TileRecord]:
@@ -146,7 +148,8 @@ def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list
         seconds = time.perf_counter() - start
         op.attributes[TILE_ATTR] = tile_attr(tiling, solution)
         dims = tuple(d.size for d in tiling.dims)
-        records.append(TileRecord(dnn.node_name(op), _label(op), dims, solution, seconds))
+        records.append(TileRecord(dnn.node_name(op), _label(op), dims, solution, seconds,
+                                  _runs(op)))  # fmt: skip
     if infeasible:
         raise _budget_error(infeasible)
     return records
@@ -158,6 +161,11 @@ def _label(op: Operation) -> str:
         return op.name
     job = npu_job(op)
     return "npu.conv2d" if isinstance(job, NpuConv) and job.kind != "im2col" else "npu.matmul"
+
+
+def _runs(op: Operation) -> int:
+    job = npu_job(op) if engine_of(op) == "npu" else None
+    return job.jobs if isinstance(job, NpuMatmul) else 1
 
 
 def _budget_error(infeasible: list[tuple[TilingInfeasible, Operation]]) -> DeeployError:

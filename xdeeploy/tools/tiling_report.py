@@ -33,14 +33,14 @@ def tiling_section(records: Sequence[TileRecord], fn: func.FuncOp, l1: int) -> d
                 "tile": [s.tiles[n] for n in names],
                 "loop_order": [names.index(n) for n in s.order],
                 "l1_bytes": s.l1_bytes,
-                "dma_bytes": s.traffic_bytes,
-                "compulsory_bytes": s.compulsory_bytes,
-                "transfers": s.transfers,
+                "dma_bytes": s.traffic_bytes * r.runs,
+                "compulsory_bytes": s.compulsory_bytes * r.runs,
+                "transfers": s.transfers * r.runs,
                 "status": s.status,
             }
         )
-    dma = sum(r.solution.traffic_bytes for r in records)
-    compulsory = sum(r.solution.compulsory_bytes for r in records)
+    dma = sum(r.solution.traffic_bytes * r.runs for r in records)
+    compulsory = sum(r.solution.compulsory_bytes * r.runs for r in records)
     return {
         "l1_budget_bytes": l1,
         "l1_arena_bytes": l1_peak,
