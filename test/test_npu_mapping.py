@@ -264,22 +264,16 @@ def test_every_peer_runs_on_siracusa(engines: str, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.slow
-def test_every_peer_runs_on_generic_with_the_npu(capsys: pytest.CaptureFixture[str]) -> None:
-    if not PEER.is_dir():
-        pytest.skip(f"Deeploy peer tests not found at {PEER}")
-    assert deeploy.main(["run", str(PEER), "--platform", "generic", "--engines", "npu"]) == 0
-    out = capsys.readouterr().out
-    assert ", 0 failed, 0 skipped" in out
-    _assert_on_the_npu(out, NPU_CASES)
-
-
-@pytest.mark.slow
-def test_integer_peers_run_on_rv32_with_the_npu(capsys: pytest.CaptureFixture[str]) -> None:
-    """The engine's C model bare-metal on QEMU: the same bits as on the host."""
-    folder = PEER / "Kernels" / "Integer"
+@pytest.mark.parametrize(("platform", "folder"), [
+    ("generic", PEER),
+    ("rv32-virt", PEER / "Kernels" / "Integer"),  # the engine's C model bare-metal on QEMU
+])  # fmt: skip
+def test_peers_run_with_the_npu(
+    platform: str, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     if not folder.is_dir():
         pytest.skip(f"Deeploy peer tests not found at {PEER}")
-    assert deeploy.main(["run", str(folder), "--platform", "rv32-virt", "--engines", "npu"]) == 0
+    assert deeploy.main(["run", str(folder), "--platform", platform, "--engines", "npu"]) == 0
     out = capsys.readouterr().out
     assert ", 0 failed, 0 skipped" in out
     _assert_on_the_npu(out, NPU_CASES)

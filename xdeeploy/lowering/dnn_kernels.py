@@ -85,13 +85,13 @@ def _as_type(b: BufferBuilder, value: SSAValue, elem: Any) -> SSAValue:
     return copy
 
 
-def add_int(b: BufferBuilder, x: SSAValue, y: SSAValue, out: SSAValue) -> None:
-    """out = x + y (integers, broadcast to out, in out's type; out may be x)."""
+def binary_int(b: BufferBuilder, name: str, x: SSAValue, y: SSAValue, out: SSAValue) -> None:
+    """out = x `name` y (XD_ADD, XD_SUB, …) on integers broadcast to out, in out's type:
+    the operands are widened to it first (int8 + uint8 -> int32). out may be x."""
     ty = out.type
     assert isinstance(ty, MemRefType)
-    common = ty.element_type
-    a, c = _as_type(b, x, common), _as_type(b, y, common)
-    b.call("xd_binary_int", _enum("XD_ADD"), ctype_enum(a), a, c, out,
+    a, c = _as_type(b, x, ty.element_type), _as_type(b, y, ty.element_type)
+    b.call("xd_binary_int", _enum(name), ctype_enum(a), a, c, out,
            *_broadcast_args(out, a, c))  # fmt: skip
 
 
@@ -102,18 +102,15 @@ def binary(b: BufferBuilder, op: Any, ins: list[SSAValue], outs: list[SSAValue])
         isinstance(lhs, MemRefType) and isinstance(rhs, MemRefType) and isinstance(out, MemRefType)
     )
     if isinstance(lhs.element_type, IntegerType) and isinstance(rhs.element_type, IntegerType):
-        # Arithmetic happens in the result type (int8 + uint8 -> int32 widens both first);
-        # comparisons in the operands' common type.
-        if type(op) in _COMPARE:
-            common = element_type(
-                np.result_type(numpy_dtype(lhs.element_type), numpy_dtype(rhs.element_type))
-            )
-        else:
-            common = out.element_type
+        if type(op) not in _COMPARE:
+            binary_int(b, _BINARY[type(op)], ins[0], ins[1], outs[0])
+            return
+        # Comparisons in the operands' common type.
+        common = element_type(
+            np.result_type(numpy_dtype(lhs.element_type), numpy_dtype(rhs.element_type))
+        )
         a, c = _as_type(b, ins[0], common), _as_type(b, ins[1], common)
-        name = _COMPARE.get(type(op)) or _BINARY[type(op)]
-        kernel = "xd_compare_int" if type(op) in _COMPARE else "xd_binary_int"
-        b.call(kernel, _enum(name), ctype_enum(a), a, c, outs[0],
+        b.call("xd_compare_int", _enum(_COMPARE[type(op)]), ctype_enum(a), a, c, outs[0],
                *_broadcast_args(outs[0], a, c))  # fmt: skip
         return
     _require_f32(b, *ins)

@@ -39,7 +39,7 @@ from xdeeploy import weights
 from xdeeploy.dialects import dma, dnn, kernel, npu
 from xdeeploy.interp import npu as npu_model
 from xdeeploy.lowering.buffers import BufferBuilder, broadcast_strides, elem_size, shape_of
-from xdeeploy.lowering.dnn_kernels import add_int
+from xdeeploy.lowering.dnn_kernels import binary_int
 from xdeeploy.lowering.tile_loops import L1, lower_tiled
 from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, Requant
 from xdeeploy.passes.dnn_tile import TileChoice
@@ -72,7 +72,7 @@ def lower_npu_matmul(b: BufferBuilder, job: NpuMatmul, buffer: Buffers, out: SSA
         else:
             b.insert(npu.MatmulOp(x, w, y, requant, shift))
     if job.addend is not None:
-        add_int(b, out, buffer(job.addend), out)
+        binary_int(b, "XD_ADD", out, buffer(job.addend), out)
 
 
 def _constant_weights(b: BufferBuilder, job: NpuMatmul) -> Callable[[tuple[int, ...]], SSAValue]:

@@ -131,8 +131,9 @@ def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list
     records = []
     infeasible: list[tuple[TilingInfeasible, Operation]] = []
     for op in module.walk():
+        job = npu_job(op)  # the NPU's job lowered at op, if any
         if engine_of(op) == "npu":
-            tiling = npu_tiling(op)  # the rows of the job lowered here, if it has any
+            tiling = npu_tiling(job) if job is not None else None
         else:
             tiling = tiling_of(op) if _tensor_op(op) else None
         if tiling is None:
@@ -148,24 +149,19 @@ def tile_ops(module: ModuleOp, l1_size: int, double_buffer: bool = True) -> list
         seconds = time.perf_counter() - start
         op.attributes[TILE_ATTR] = tile_attr(tiling, solution)
         dims = tuple(d.size for d in tiling.dims)
-        records.append(TileRecord(dnn.node_name(op), _label(op), dims, solution, seconds,
-                                  _runs(op)))  # fmt: skip
+        label, runs = (op.name, 1) if job is None else _job_label_and_runs(job)
+        records.append(TileRecord(dnn.node_name(op), label, dims, solution, seconds, runs))
     if infeasible:
         raise _budget_error(infeasible)
     return records
 
 
-def _label(op: Operation) -> str:
-    """What the report calls the op: the NPU job it lowers to, or its own name."""
-    if engine_of(op) != "npu":
-        return op.name
-    job = npu_job(op)
-    return "npu.conv2d" if isinstance(job, NpuConv) and job.kind != "im2col" else "npu.matmul"
-
-
-def _runs(op: Operation) -> int:
-    job = npu_job(op) if engine_of(op) == "npu" else None
-    return job.jobs if isinstance(job, NpuMatmul) else 1
+def _job_label_and_runs(job: NpuMatmul | NpuConv) -> tuple[str, int]:
+    """What the report calls an NPU job's tiles, and how many times they run (once per
+    batch of a batched product)."""
+    if isinstance(job, NpuMatmul):
+        return "npu.matmul", job.jobs
+    return ("npu.matmul" if job.kind == "im2col" else "npu.conv2d"), 1
 
 
 def _budget_error(infeasible: list[tuple[TilingInfeasible, Operation]]) -> DeeployError:

@@ -28,7 +28,7 @@ from xdsl.ir import Operation, SSAValue
 
 from xdeeploy.dialects import dnn
 from xdeeploy.dialects.dtypes import numpy_dtype
-from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul, npu_job
+from xdeeploy.passes.dnn_map_engines import NpuConv, NpuMatmul
 from xdeeploy.passes.tile_solver import Axis, Dim, Operand
 
 
@@ -79,9 +79,10 @@ def _broadcast(
     return Operand(name, axes, _elem_bytes(value), output)
 
 
-def _fixed(value: SSAValue, name: str) -> Operand:
-    """An operand read whole by every tile (a norm's weights)."""
-    return Operand(name, tuple(Axis(None, s) for s in _shape(value)), _elem_bytes(value))
+def _fixed(value: SSAValue, name: str, output: bool = False) -> Operand:
+    """An operand read (or written) whole by every tile (a norm's weights)."""
+    return Operand(name, tuple(Axis(None, s) for s in _shape(value)), _elem_bytes(value),
+                   output)  # fmt: skip
 
 
 def _widened(op: Operation) -> list[Operand]:
@@ -196,25 +197,21 @@ def npu_rows(rows: int, k: int, n: int, out_bytes: int) -> OpTiling:
     return OpTiling((Dim("d0", rows, True, 1),), (a, y))
 
 
-def npu_tiling(op: Operation) -> OpTiling | None:
-    """The row tiles of the NPU jobs lowered at `op` (`npu_job`): a matmul's (each batch's
-    job alike), a gemm's, or a convolution's im2col product. A convolution in the
-    engine's own modes stages its HWC input and output whole (one tile)."""
-    job = npu_job(op)
-    out_bytes = 4 if job is None or job.requant is None else 1
+def npu_tiling(job: NpuMatmul | NpuConv) -> OpTiling | None:
+    """The row tiles of an NPU job (`npu_job`): a matmul's (each batch's job alike), a
+    gemm's, or a convolution's im2col product. A convolution in the engine's own modes
+    stages its input and output whole (one tile)."""
+    out_bytes = 4 if job.requant is None else 1
     if isinstance(job, NpuMatmul):
         k, n = job.k_n
         return npu_rows(job.rows, k, n, out_bytes)
-    if isinstance(job, NpuConv) and job.kind == "im2col":
-        cout, cin_g, kh, kw = job.weights.shape
+    cout, cin_g, kh, kw = job.weights.shape
+    if job.kind == "im2col":
         pixels = prod(_shape(job.conv.result)[-2:])
         return npu_rows(pixels, cin_g * kh * kw, cout, out_bytes)
-    if isinstance(job, NpuConv):
-        x = Operand("x", tuple(Axis(None, s) for s in _shape(job.conv.input)[1:]), 1)
-        y = Operand("y", tuple(Axis(None, s) for s in _shape(job.conv.result)[1:]), out_bytes,
-                    is_output=True)  # fmt: skip
-        return OpTiling((Dim("d0", 1, False),), (x, y))
-    return None
+    result = job.requant.op.result if job.requant is not None else job.conv.result
+    x, y = _fixed(job.conv.input, "x"), _fixed(result, "y", output=True)
+    return OpTiling((Dim("d0", 1, False),), (x, y))
 
 
 def tiling_of(op: Operation) -> OpTiling | None:

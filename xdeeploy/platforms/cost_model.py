@@ -42,11 +42,10 @@ from xdsl.dialects.builtin import IntegerAttr, MemRefType, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
 from xdeeploy.dialects import cluster, dma, dnn, kernel
-from xdeeploy.dialects.dtypes import numpy_dtype
 from xdeeploy.errors import DeeployError
 from xdeeploy.lowering.convert_dnn_to_kernel import ALIAS_ATTR
 from xdeeploy.lowering.emit_c import const_int
-from xdeeploy.passes.plan_memory import L1
+from xdeeploy.passes.plan_memory import buffer_bytes, is_l1
 from xdeeploy.platforms import Platform
 
 PARAMETERS = ("clock_hz", "int8_macs_per_cycle", "mac_efficiency", "f32_macs_per_cycle",
@@ -115,15 +114,14 @@ class CostModel:
         other calls)."""
         if call.kernel not in ("xd_npu_matmul", "xd_npu_conv2d"):
             return 0.0
-        x, y = call.arguments()[0], call.arguments()[5]
-        assert isinstance(x, SSAValue) and isinstance(y, SSAValue)
-        if _in_l1(x):
+        x, y = (_memref(call.arguments()[k]) for k in (0, 5))
+        if is_l1(x):
             return 0.0  # staged by the tile loop around it: its dma.start ops count
-        nbytes = _buffer_bytes(x) + _buffer_bytes(y)
+        nbytes = buffer_bytes(x) + buffer_bytes(y)
         return 2 * self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
 
     def dma_cycles(self, op: dma.StartOp) -> float:
-        nbytes = _buffer_bytes(op.dst)
+        nbytes = buffer_bytes(_memref(op.dst))
         return self["dma_setup_cycles"] + nbytes / self["dma_bytes_per_cycle"]
 
     def estimate(self, module: ModuleOp, entry: str = "main") -> CostReport:
@@ -255,15 +253,9 @@ class CostReport:
         }
 
 
-def _in_l1(value: SSAValue) -> bool:
-    ty = value.type
-    return isinstance(ty, MemRefType) and ty.memory_space == L1
-
-
-def _buffer_bytes(value: SSAValue) -> int:
-    ty = value.type
-    assert isinstance(ty, MemRefType)
-    return prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+def _memref(arg: object) -> MemRefType:
+    assert isinstance(arg, SSAValue) and isinstance(arg.type, MemRefType)
+    return arg.type
 
 
 def _root(value: SSAValue) -> SSAValue:

@@ -23,6 +23,7 @@ import onnx
 
 from xdeeploy.errors import DeeployError
 from xdeeploy.frontend.onnx import load_model
+from xdeeploy.passes import dnn_map_engines
 from xdeeploy.platforms import Platform, load_platform, platform_names
 from xdeeploy.tools.cases import (
     Case,
@@ -202,13 +203,17 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
         "--cores", type=int, metavar="N", help="cluster cores (default: the platform's)"
     )
     _add_kernels_option(parser)
-    parser.add_argument(
-        "--engines",
-        choices=["cluster", "npu", "auto"],
-        default="cluster",
-        help="npu: the convolutions and matrix products the NPU can compute run as NPU jobs "
+    _add_engines_option(
+        parser,
+        "npu: the convolutions and matrix products the NPU can compute run as NPU jobs "
         "(its bit-exact functional model; compiled platforms); auto: those the platform's "
         "cost model puts faster there (siracusa)",
+    )
+
+
+def _add_engines_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--engines", choices=dnn_map_engines.ENGINES, default="cluster", help=help_text
     )
 
 
@@ -359,12 +364,10 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--cores", type=int, metavar="N", help="rv32-virt: harts to run on (default: 8)")
     _add_kernels_option(p)
-    p.add_argument(
-        "--engines",
-        choices=["cluster", "npu", "auto"],
-        default="cluster",
-        help="siracusa: npu runs the matrix products the NPU can compute as its jobs; auto "
-        "those its cost model puts faster there",
+    _add_engines_option(
+        p,
+        "siracusa: npu runs the matrix products the NPU can compute as its jobs; auto those "
+        "its cost model puts faster there",
     )
     p.set_defaults(func=_cmd_generate)
 
